@@ -1,0 +1,51 @@
+# Two commands: `make run` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PY := $(BIN)/python
+DEVSERVICES := $(PY) -m mastery_project.devservices
+export PATH := $(BIN):$(PATH)
+export PORT ?= 8000
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test install setup lint format bench services-start services-stop clean
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+## run: the whole service (web + consumer + worker) on embedded PostgreSQL, Redis, Kafka
+run: install
+	DJANGO_SETTINGS_MODULE=mastery_project.settings.local $(DEVSERVICES) run -- \
+		sh -c 'python manage.py migrate --noinput && python manage.py kafka_topics \
+		&& python manage.py seed_demo && exec honcho start -f Procfile'
+
+## test: the same set-up, then every test against the real services
+test: install
+	DJANGO_SETTINGS_MODULE=mastery_project.settings.test $(DEVSERVICES) run -- \
+		sh -c 'python manage.py check && python -m pytest $(PYTEST_ARGS)'
+
+## bench: measured throughput and latency beside a baseline from the same run
+bench: install
+	DJANGO_SETTINGS_MODULE=mastery_project.settings.local $(DEVSERVICES) run -- \
+		sh -c 'python manage.py migrate --noinput && python bench/run.py $(BENCH_ARGS)'
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+services-start: install
+	$(DEVSERVICES) start
+
+services-stop: install
+	$(DEVSERVICES) stop
+
+clean: services-stop
+	rm -rf .devservices

@@ -1,0 +1,38 @@
+import sys
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from mastery.models import User
+from mastery.services import account_create_or_update
+
+
+class Command(BaseCommand):
+    help = "Create a login, or update its role (and password with --password-stdin)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--role", required=True, choices=User.Role.values)
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input",
+        )
+
+    def handle(self, *args, username: str, role: str, password_stdin: bool, **options) -> None:
+        password = None
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            try:
+                validate_password(password, User(username=username, role=role))
+            except ValidationError as exc:
+                raise CommandError("; ".join(exc.messages)) from exc
+        try:
+            user, created = account_create_or_update(
+                username=username, role=role, password=password
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        verb = "created" if created else "updated"
+        self.stdout.write(f"{verb} {user.username} (role {user.role})")

@@ -1,0 +1,14 @@
+"""Load `.devservices/urls.env` (written by `mastery_project.devservices`) for dev and test.
+
+Imported before `base` so that the URLs are in the environment when base reads them.
+Variables already in the environment win, so external servers stay in charge.
+"""
+
+from pathlib import Path
+
+import environ
+
+URLS_ENV = Path(__file__).resolve().parent.parent.parent / ".devservices" / "urls.env"
+
+if URLS_ENV.exists():
+    environ.Env.read_env(URLS_ENV, overwrite=False)

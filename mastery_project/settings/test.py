@@ -1,0 +1,18 @@
+"""Test settings: the same real PostgreSQL, Redis and Kafka as production, fast hashing."""
+
+from . import devservices_env  # noqa: F401  (must run before base reads the URLs)
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
+SIMPLE_JWT["SIGNING_KEY"] = "test-jwt-signing-key-0123456789-abcdefghijklmnopqrstuv"  # noqa: F405
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="mastery-test")  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+LOG_FORMAT = "json"
+# Static files come from the apps through WhiteNoise's finders; no collectstatic needed.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,100 @@
+import json
+import socket
+import threading
+import time
+
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def test_index_names_the_service_and_links(client):
+    body = client.get("/").json()
+    assert body["name"] == "Mastery Engine"
+    assert body["version"]
+    assert body["links"]["docs"] == "/api/docs/"
+
+
+def test_health_is_ok_without_dependencies(client):
+    with override_settings(
+        REDIS_URL="redis://127.0.0.1:1/0", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1"
+    ):
+        response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_lists_every_dependency_when_all_are_up(client):
+    response = client.get("/ready")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"postgres", "redis", "kafka"}
+    assert all(check["ok"] for check in body["checks"].values())
+
+
+def test_ready_names_redis_when_redis_is_down(client):
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        response = client.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failed"] == ["redis"]
+    assert body["checks"]["postgres"]["ok"]
+    assert body["checks"]["kafka"]["ok"]
+
+
+@pytest.fixture
+def black_hole():
+    """A TCP port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_ready_answers_within_three_seconds_when_dependencies_hang(client, black_hole):
+    hang = f"127.0.0.1:{black_hole}"
+    with override_settings(REDIS_URL=f"redis://{hang}/0", KAFKA_BOOTSTRAP_SERVERS=hang):
+        started = time.monotonic()
+        response = client.get("/ready")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["kafka", "redis"]
+    assert elapsed < 3.0
+
+
+def test_metrics_exposes_prometheus_text(client):
+    client.get("/health")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "django_http_requests_total_by_view_transport_method_total" in text
+
+
+def test_openapi_schema_and_swagger_ui_are_served(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    assert "/api/v1/auth/token" in json.loads(schema.content)["paths"]
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"cdn.jsdelivr" not in docs.content
+    assert b"swagger-ui" in docs.content
