@@ -211,6 +211,9 @@ def _kill_pidfile(pidfile: Path) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        # Reap it when it is our own child (started by `run`), else it lingers as a zombie.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         try:
             os.kill(pid, 0)
         except OSError:
