@@ -1,5 +1,31 @@
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.functions import Now
+
+STUDENT_ID_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9._:@-]{1,64}$", "1-64 characters of letters, digits and . _ : @ -"
+)
+TOPIC_SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{1,100}$", "1-100 characters of a-z 0-9 . _ -")
+COHORT_ID_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9._:@-]{1,64}$", "1-64 characters of letters, digits and . _ : @ -"
+)
+
+
+class Student(models.Model):
+    """A learner, known by the external `student_id` the learning platforms use."""
+
+    student_id = models.CharField(max_length=64, unique=True, validators=[STUDENT_ID_VALIDATOR])
+    # Consent for cohort statistics; the school collects it at enrolment, students may withdraw.
+    analytics_consent = models.BooleanField(default=True, db_default=True)
+    created_at = models.DateTimeField(db_default=Now())
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["student_id"]
+
+    def __str__(self) -> str:
+        return self.student_id
 
 
 class User(AbstractUser):
@@ -12,6 +38,99 @@ class User(AbstractUser):
         SERVICE = "service", "Service"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+    student = models.OneToOneField(
+        Student, null=True, blank=True, on_delete=models.SET_NULL, related_name="login"
+    )
 
     class Meta:
         db_table = "mastery_user"
+
+
+class Topic(models.Model):
+    slug = models.CharField(max_length=100, unique=True, validators=[TOPIC_SLUG_VALIDATOR])
+    name = models.CharField(max_length=200, blank=True, db_default="")
+    # Set by an admin; wins over what events report.
+    exercises_total = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    # The latest (occurred_at, event_id) exercise.completed that carried a total.
+    reported_exercises_total = models.PositiveIntegerField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    reported_event_id = models.CharField(max_length=100, blank=True, db_default="")
+    prerequisites = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="unlocks"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Cohort(models.Model):
+    cohort_id = models.CharField(max_length=64, unique=True, validators=[COHORT_ID_VALIDATOR])
+    name = models.CharField(max_length=200, blank=True)
+    teachers = models.ManyToManyField(User, blank=True, related_name="teaching_cohorts")
+    students = models.ManyToManyField(Student, blank=True, related_name="cohorts")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cohort_id"]
+
+    def __str__(self) -> str:
+        return self.cohort_id
+
+
+class MasteryRecord(models.Model):
+    """Current mastery of one student in one topic, with the facts to update it incrementally."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="records")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="records")
+    completion = models.FloatField(default=0.0)
+    quiz = models.FloatField(default=0.0)
+    quality = models.FloatField(default=0.0)
+    consistency = models.FloatField(default=0.0)
+    mastery = models.FloatField(default=0.0)
+    level = models.CharField(max_length=16, default="beginner")
+    facts = models.JSONField(default=dict)
+    latest_event_at = models.DateTimeField(null=True)
+    policy_hash = models.CharField(max_length=32)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["student", "topic"], name="uniq_record_student_topic")
+        ]
+        indexes = [models.Index(fields=["topic", "mastery"], name="record_topic_mastery")]
+
+    def __str__(self) -> str:
+        return f"{self.student_id}/{self.topic_id}: {self.mastery}"
+
+
+class Snapshot(models.Model):
+    """Mastery of one student in one topic at the end of one UTC day."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="snapshots")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snapshots")
+    day = models.DateField()
+    completion = models.FloatField()
+    quiz = models.FloatField()
+    quality = models.FloatField()
+    consistency = models.FloatField()
+    mastery = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "topic", "day"], name="uniq_snapshot_student_topic_day"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["student", "day"], name="snapshot_student_day"),
+            models.Index(fields=["day"], name="snapshot_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id}/{self.topic_id}@{self.day}: {self.mastery}"

@@ -1,8 +1,28 @@
 """Writes of the mastery app. Keyword-only, transactional, named `<entity>_<action>`."""
 
-from django.db import transaction
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from mastery.models import User
+import orjson
+from django.db import connection, transaction
+
+from mastery.domain.facts import (
+    PairEvent,
+    PairFacts,
+    ReportedTotal,
+    components_of,
+    daily_states,
+    effective_exercises_total,
+    facts_from_record,
+    facts_to_record,
+    fold,
+    latest_reported_total,
+)
+from mastery.domain.formula import Components, ScoringPolicy, level_for, mastery_score
+from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
+from mastery.policy import current_policy
 
 _ROLE_FLAGS = {
     User.Role.STUDENT: (False, False),
@@ -11,12 +31,28 @@ _ROLE_FLAGS = {
     User.Role.SERVICE: (False, False),
 }
 
+RECORDS = MasteryRecord._meta.db_table
+SNAPSHOTS = Snapshot._meta.db_table
+TOPICS = Topic._meta.db_table
+STUDENTS = Student._meta.db_table
+
+Pair = tuple[int, int]  # (student pk, topic pk)
+
 
 @transaction.atomic
 def account_create_or_update(
-    *, username: str, role: str, password: str | None = None
+    *,
+    username: str,
+    role: str,
+    password: str | None = None,
+    student_id: str | None = None,
+    cohort_ids: Sequence[str] = (),
 ) -> tuple[User, bool]:
-    """Create the login or update its role; admin-site access follows the role."""
+    """Create the login or update its role; admin-site access follows the role.
+
+    `student_id` links a student login to its Student (created if new); `cohort_ids` makes
+    a student join, or a teacher teach, those cohorts (created if new).
+    """
     user, created = User.objects.get_or_create(username=username, defaults={"role": role})
     user.role = role
     user.is_staff, user.is_superuser = _ROLE_FLAGS[User.Role(role)]
@@ -24,6 +60,265 @@ def account_create_or_update(
         user.set_password(password)
     elif created:
         user.set_unusable_password()
+    if student_id is not None:
+        if role != User.Role.STUDENT:
+            raise ValueError("only a student login can be linked to a student")
+        student, _ = Student.objects.get_or_create(student_id=student_id)
+        student.full_clean()
+        user.student = student
+    elif role != User.Role.STUDENT:
+        user.student = None
     user.full_clean(exclude=["password"])
     user.save()
+    for cohort_id in cohort_ids:
+        cohort, _ = Cohort.objects.get_or_create(cohort_id=cohort_id, defaults={"name": cohort_id})
+        cohort.full_clean()
+        if role == User.Role.TEACHER:
+            cohort.teachers.add(user)
+        elif role == User.Role.STUDENT and user.student is not None:
+            cohort.students.add(user.student)
+        else:
+            raise ValueError("--cohort needs a teacher, or a student linked with --student-id")
     return user, created
+
+
+@dataclass
+class TopicState:
+    """What applying needs of a topic row: its size settings."""
+
+    pk: int
+    admin_total: int | None
+    reported: ReportedTotal | None
+
+    def total(self, policy: ScoringPolicy) -> int:
+        return effective_exercises_total(
+            self.admin_total, self.reported, policy.default_exercises_total
+        )
+
+
+def topic_states(topic_pks: Iterable[int]) -> dict[int, TopicState]:
+    rows = Topic.objects.filter(pk__in=list(topic_pks)).values_list(
+        "pk", "exercises_total", "reported_exercises_total", "reported_at", "reported_event_id"
+    )
+    return {
+        pk: TopicState(pk, admin, (at, event_id, reported) if reported is not None else None)
+        for pk, admin, reported, at, event_id in rows
+    }
+
+
+def _scored(facts: PairFacts, total: int, policy: ScoringPolicy) -> tuple[Components, float]:
+    components = components_of(facts, total, policy)
+    return components, mastery_score(components, policy.weights)
+
+
+def _update_reported_totals(
+    events_by_topic: Mapping[int, list[PairEvent]], topics: dict[int, TopicState]
+) -> set[int]:
+    """Move each topic's reported size forward; return topics whose effective size changed."""
+    changed = set()
+    with connection.cursor() as cursor:
+        for topic_pk, events in events_by_topic.items():
+            state = topics[topic_pk]
+            candidate = latest_reported_total(state.reported, events)
+            if candidate is None or candidate == state.reported:
+                continue
+            at, event_id, total = candidate
+            # Conditional on recency, so concurrent writers can only move it forward.
+            cursor.execute(
+                f"""UPDATE {TOPICS} SET reported_exercises_total = %s, reported_at = %s,
+                        reported_event_id = %s
+                    WHERE id = %s AND (reported_at IS NULL OR (reported_at, reported_event_id)
+                        < (%s::timestamptz, %s::varchar))
+                    RETURNING reported_exercises_total, reported_at, reported_event_id""",
+                [total, at, event_id, topic_pk, at, event_id],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                continue
+            before = state.reported[2] if state.reported else None
+            state.reported = (row[1], row[2], row[0])
+            if state.admin_total is None and before != total:
+                changed.add(topic_pk)
+    return changed
+
+
+def _pair_history(pairs: Sequence[Pair]) -> dict[Pair, list[PairEvent]]:
+    """Every stored event of the pairs: the replay a late event needs for its snapshots."""
+    from ingest.models import LearningEvent
+
+    history: dict[Pair, list[PairEvent]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT e.student_id, e.topic_id, e.event_id, e.event_type, e.occurred_at, e.payload
+                FROM {LearningEvent._meta.db_table} e
+                JOIN unnest(%s::bigint[], %s::bigint[]) AS p(s, t)
+                  ON e.student_id = p.s AND e.topic_id = p.t""",
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        for student_pk, topic_pk, event_id, event_type, occurred_at, payload in cursor:
+            if isinstance(payload, str):
+                payload = orjson.loads(payload)
+            history[(student_pk, topic_pk)].append(
+                PairEvent(event_id, event_type, occurred_at, payload)
+            )
+    return history
+
+
+def mastery_records_apply_events(
+    *, events_by_pair: Mapping[Pair, list[PairEvent]], now: datetime
+) -> None:
+    """Apply newly accepted events (already in the inbox) to records and daily snapshots.
+
+    Set-based: one read of the records, one upsert of records, one of snapshots. Events that
+    are not older than the pair's latest day extend the record's facts day by day; a late
+    event (an earlier day) rewrites that pair's snapshots from its day on, by replaying
+    the pair's stored events. Must run inside the caller's transaction.
+    """
+    if not events_by_pair:
+        return
+    policy = current_policy()
+    pairs = sorted(events_by_pair)
+    events_by_topic: dict[int, list[PairEvent]] = defaultdict(list)
+    for (_, topic_pk), events in events_by_pair.items():
+        events_by_topic[topic_pk].extend(events)
+    topics = topic_states(events_by_topic)
+    resized = _update_reported_totals(events_by_topic, topics)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT r.student_id, r.topic_id, r.facts FROM {RECORDS} r
+                JOIN unnest(%s::bigint[], %s::bigint[]) AS p(s, t)
+                  ON r.student_id = p.s AND r.topic_id = p.t
+                ORDER BY r.id FOR UPDATE OF r""",
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        stored = {
+            (s, t): facts_from_record(orjson.loads(f) if isinstance(f, str) else f)
+            for s, t, f in cursor.fetchall()
+        }
+
+    record_rows: list[tuple] = []
+    snapshot_rows: dict[tuple[int, int, date], tuple] = {}
+    late: dict[Pair, date] = {}
+    for pair in pairs:
+        events = events_by_pair[pair]
+        before = stored.get(pair, PairFacts.empty())
+        first_new_day = min(event.occurred_at.date() for event in events)
+        total = topics[pair[1]].total(policy)
+        if before.latest_at is not None and first_new_day < before.latest_at.date():
+            late[pair] = first_new_day
+            after = fold(before, events, policy)
+        else:
+            states = daily_states(before, events, policy)
+            after = states[-1][1]
+            for day, facts in states:
+                snapshot_rows[(*pair, day)] = (*pair, day, *_scored(facts, total, policy))
+        components, score = _scored(after, total, policy)
+        record_rows.append((*pair, after, components, score))
+
+    if late:
+        history = _pair_history(list(late))
+        for pair, first_day in late.items():
+            total = topics[pair[1]].total(policy)
+            for day, facts in daily_states(PairFacts.empty(), history[pair], policy):
+                if day >= first_day:
+                    snapshot_rows[(*pair, day)] = (*pair, day, *_scored(facts, total, policy))
+
+    _upsert_records(record_rows, policy, now)
+    _upsert_snapshots(snapshot_rows.values())
+    if resized:
+        mastery_records_rescore(topic_pks=resized)
+
+
+def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> None:
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    components = cols[3]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {RECORDS} (student_id, topic_id, completion, quiz, quality,
+                    consistency, mastery, level, facts, latest_event_at, policy_hash, updated_at)
+                SELECT s, t, c1, c2, c3, c4, m, l, f, la, %s, %s
+                FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::float8[],
+                    %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::jsonb[],
+                    %s::timestamptz[]) AS x(s, t, c1, c2, c3, c4, m, l, f, la)
+                ON CONFLICT (student_id, topic_id) DO UPDATE SET
+                    completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
+                    quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
+                    mastery = EXCLUDED.mastery, level = EXCLUDED.level, facts = EXCLUDED.facts,
+                    latest_event_at = EXCLUDED.latest_event_at,
+                    policy_hash = EXCLUDED.policy_hash, updated_at = EXCLUDED.updated_at""",
+            [
+                policy.policy_hash,
+                now,
+                list(cols[0]),
+                list(cols[1]),
+                [c.completion for c in components],
+                [c.quiz for c in components],
+                [c.quality for c in components],
+                [c.consistency for c in components],
+                list(cols[4]),
+                [level_for(score) for score in cols[4]],
+                [orjson.dumps(facts_to_record(facts)).decode() for facts in cols[2]],
+                [facts.latest_at for facts in cols[2]],
+            ],
+        )
+
+
+def _upsert_snapshots(rows: Iterable[tuple]) -> None:
+    rows = list(rows)
+    if not rows:
+        return
+    students, topics, days, components, scores = (list(c) for c in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {SNAPSHOTS} (student_id, topic_id, day, completion, quiz, quality,
+                    consistency, mastery)
+                SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::float8[],
+                    %s::float8[], %s::float8[], %s::float8[], %s::float8[])
+                ON CONFLICT (student_id, topic_id, day) DO UPDATE SET
+                    completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
+                    quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
+                    mastery = EXCLUDED.mastery""",
+            [
+                students,
+                topics,
+                days,
+                [c.completion for c in components],
+                [c.quiz for c in components],
+                [c.quality for c in components],
+                [c.consistency for c in components],
+                scores,
+            ],
+        )
+
+
+def mastery_records_rescore(*, topic_pks: Iterable[int] | None = None) -> int:
+    """Bring records to the current policy and topic sizes from their stored facts.
+
+    Used after a topic's size changes and after a scoring-policy change (weights); no event
+    is re-read. Returns the number of records rewritten.
+    """
+    policy = current_policy()
+    records = MasteryRecord.objects.all()
+    if topic_pks is not None:
+        records = records.filter(topic_id__in=list(topic_pks))
+    rows = list(records.values_list("student_id", "topic_id", "facts").order_by("id"))
+    topics = topic_states({t for _, t, _ in rows})
+    now = _now()
+    chunk = 5000
+    for start in range(0, len(rows), chunk):
+        batch = []
+        for student_pk, topic_pk, raw in rows[start : start + chunk]:
+            facts = facts_from_record(raw)
+            components, score = _scored(facts, topics[topic_pk].total(policy), policy)
+            batch.append((student_pk, topic_pk, facts, components, score))
+        _upsert_records(batch, policy, now)
+    return len(rows)
+
+
+def _now() -> datetime:
+    from django.utils import timezone
+
+    return timezone.now()

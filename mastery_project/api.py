@@ -1,10 +1,20 @@
 """The `/api/v1/` router: every app's viewsets and the token endpoints."""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-router = DefaultRouter(trailing_slash="/?")
+from ingest.api.views import EventViewSet
+from mastery.api.views import CohortViewSet, MasteryViewSet, StudentViewSet, TopicViewSet
+
+router = SimpleRouter()
+# The spec's paths have no trailing slash (`/api/v1/mastery/query`); accept both forms.
+router.trailing_slash = "/?"
+router.register("events", EventViewSet, basename="events")
+router.register("mastery", MasteryViewSet, basename="mastery")
+router.register("students", StudentViewSet, basename="students")
+router.register("topics", TopicViewSet, basename="topics")
+router.register("cohorts", CohortViewSet, basename="cohorts")
 
 api_urlpatterns = [
     path("auth/token", TokenObtainPairView.as_view(), name="token_obtain_pair"),

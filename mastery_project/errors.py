@@ -18,12 +18,20 @@ class ApplicationError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.details = details or {}
+        self.headers = headers or {}
 
 
 class ValidationFailed(ApplicationError):
@@ -44,6 +52,19 @@ class Forbidden(ApplicationError):
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
+
+
+class RateLimited(ApplicationError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int):
+        retry_after = max(1, int(retry_after))
+        super().__init__(
+            "Too many requests; retry later.",
+            details={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class ServiceUnavailable(ApplicationError):
@@ -79,7 +100,11 @@ def _rate_limited_response(retry_after: int = 60) -> Response:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(envelope(exc.code, exc.message, exc.details), status=exc.status_code)
+        return Response(
+            envelope(exc.code, exc.message, exc.details),
+            status=exc.status_code,
+            headers=exc.headers,
+        )
     if isinstance(exc, Ratelimited):
         return _rate_limited_response()
     if isinstance(exc, Http404):

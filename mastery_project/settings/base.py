@@ -205,3 +205,8 @@ LOGGING = {
         "kafka": {"level": "WARNING"},
     },
 }
+
+# --- Proxies ---------------------------------------------------------------------------
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: trust none).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)

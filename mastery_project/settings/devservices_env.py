@@ -4,11 +4,13 @@ Imported before `base` so that the URLs are in the environment when base reads t
 Variables already in the environment win, so external servers stay in charge.
 """
 
+import os
 from pathlib import Path
 
 import environ
 
-URLS_ENV = Path(__file__).resolve().parent.parent.parent / ".devservices" / "urls.env"
+ROOT = Path(__file__).resolve().parent.parent.parent
+URLS_ENV = Path(os.environ.get("DEVSERVICES_DIR", ROOT / ".devservices")) / "urls.env"
 
 if URLS_ENV.exists():
     environ.Env.read_env(URLS_ENV, overwrite=False)

@@ -59,7 +59,12 @@ def scratch_database_url():
 
 def test_make_run_serves_and_ctrl_c_stops_everything(scratch_database_url, tmp_path):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": scratch_database_url, "PORT": str(port)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": scratch_database_url,
+        "PORT": str(port),
+        "DEVSERVICES_DIR": str(tmp_path / "devservices"),
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = open(tmp_path / "make-run.log", "w+b")  # noqa: SIM115
     proc = subprocess.Popen(

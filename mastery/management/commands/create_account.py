@@ -14,13 +14,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=User.Role.values)
+        parser.add_argument("--student-id", help="link a student login to this student")
+        parser.add_argument(
+            "--cohort",
+            action="append",
+            default=[],
+            dest="cohorts",
+            metavar="COHORT_ID",
+            help="a student joins / a teacher teaches this cohort (repeatable)",
+        )
         parser.add_argument(
             "--password-stdin",
             action="store_true",
             help="read the password from the first line of standard input",
         )
 
-    def handle(self, *args, username: str, role: str, password_stdin: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        username: str,
+        role: str,
+        password_stdin: bool,
+        student_id: str | None,
+        cohorts: list[str],
+        **options,
+    ) -> None:
         password = None
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
@@ -30,9 +48,16 @@ class Command(BaseCommand):
                 raise CommandError("; ".join(exc.messages)) from exc
         try:
             user, created = account_create_or_update(
-                username=username, role=role, password=password
+                username=username,
+                role=role,
+                password=password,
+                student_id=student_id,
+                cohort_ids=cohorts,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         verb = "created" if created else "updated"
-        self.stdout.write(f"{verb} {user.username} (role {user.role})")
+        linked = f", student {user.student.student_id}" if user.student else ""
+        self.stdout.write(f"{verb} {user.username} (role {user.role}{linked})")

@@ -1,0 +1,88 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ingest.domain.events import MAX_BATCH
+from ingest.models import LearningEvent
+from ingest.pipeline import CONFLICT, ingest_batch
+from mastery.api.permissions import IsServiceOrAdmin
+from mastery_project.errors import ApplicationError, Conflict, ValidationFailed
+
+
+class RejectedItem(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class IngestSummary(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = RejectedItem(many=True)
+
+
+class EventViewSet(viewsets.GenericViewSet):
+    """HTTP ingestion through the same pipeline as the Kafka consumer."""
+
+    permission_classes = [IsServiceOrAdmin]
+    queryset = LearningEvent.objects.none()
+
+    @extend_schema(
+        request=dict,
+        responses=IngestSummary,
+        description=(
+            f'One event object, or `{{"events": [...]}}` with at most {MAX_BATCH}. A batch '
+            "answers 200 with per-item outcomes; a single rejected event answers 422 "
+            "(409 for a conflict) with its code."
+        ),
+        examples=[
+            OpenApiExample(
+                "quiz",
+                value={
+                    "event_id": "9b2f-1",
+                    "event_type": "quiz.submitted",
+                    "student_id": "s-1042",
+                    "topic": "python.loops",
+                    "occurred_at": "2026-11-20T14:03:11Z",
+                    "payload": {"quiz_id": "q7", "score": 8, "max_score": 10},
+                },
+            )
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict):
+            raise ValidationFailed(
+                'The body must be one event object or {"events": [...]}.', code="invalid_shape"
+            )
+        single = "events" not in body
+        items = [body] if single else body["events"]
+        if not isinstance(items, list):
+            raise ValidationFailed("events must be a list.", code="invalid_shape")
+        if not items:
+            raise ValidationFailed("events must not be empty.", code="empty_batch")
+        if len(items) > MAX_BATCH:
+            raise ValidationFailed(
+                f"At most {MAX_BATCH} events per request.",
+                code="batch_too_large",
+                details={"max": MAX_BATCH, "received": len(items)},
+            )
+        result = ingest_batch(items, source=LearningEvent.Source.HTTP)
+        rejected = [
+            {"index": r.index, "event_id": r.event_id, "code": r.code, "message": r.message}
+            for r in result.rejected
+        ]
+        if single and rejected:
+            item = rejected[0]
+            error: type[ApplicationError] = (
+                Conflict if item["code"] == CONFLICT else ValidationFailed
+            )
+            raise error(item["message"], code=item["code"], details={"event_id": item["event_id"]})
+        summary = {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": rejected,
+        }
+        return Response(summary, status=status.HTTP_200_OK)

@@ -1,0 +1,1 @@
+"""Pure learning-event schema and validation (no Django)."""

@@ -1,0 +1,31 @@
+from django.db import models
+
+from mastery.models import Student, Topic
+
+
+class LearningEvent(models.Model):
+    """The inbox: every accepted event, once. `event_id` is unique forever (xAPI semantics)."""
+
+    class Source(models.TextChoices):
+        KAFKA = "kafka", "Kafka"
+        HTTP = "http", "HTTP"
+
+    event_id = models.CharField(max_length=100, unique=True)
+    event_type = models.CharField(max_length=32)
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="events")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField()
+    # sha256 of the canonical event: same id + same hash = duplicate, else conflict.
+    content_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["student", "topic", "occurred_at"], name="event_pair_time"),
+            models.Index(fields=["occurred_at"], name="event_occurred_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id

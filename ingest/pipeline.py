@@ -1,0 +1,208 @@
+"""The one ingestion pipeline: HTTP and Kafka both hand it batches of raw events.
+
+parse and validate (pure, `ingest.domain.events`) → in one transaction: register new
+students and topics, insert the inbox rows (duplicates skipped, conflicts refused), apply
+the new events to mastery records and snapshots (`mastery.services`), bump activity.
+Each item gets an outcome; nothing is applied twice, whatever the order of arrival.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.domain.events import EventRejected, LearningEvent, parse_event
+from ingest.models import LearningEvent as InboxRow
+from mastery.domain.facts import PairEvent
+from mastery.models import Student, Topic
+from mastery.services import mastery_records_apply_events
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+CONFLICT = "conflict"
+
+RawEvent = bytes | str | Mapping
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    index: int
+    event_id: str | None
+    status: str
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[ItemOutcome]
+    student_ids: set[str] = field(default_factory=set)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def accepted(self) -> int:
+        return self.count(ACCEPTED)
+
+    @property
+    def duplicates(self) -> int:
+        return self.count(DUPLICATE)
+
+    @property
+    def rejected(self) -> list[ItemOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == REJECTED]
+
+
+def _conflict(index: int, event_id: str) -> ItemOutcome:
+    return ItemOutcome(
+        index,
+        event_id,
+        REJECTED,
+        CONFLICT,
+        "event_id was already accepted with different content",
+    )
+
+
+def ingest_batch(
+    items: Sequence[RawEvent], *, source: str, now: datetime | None = None
+) -> BatchResult:
+    """Validate and apply a batch; returns one outcome per item, in order."""
+    now = now or timezone.now()
+    outcomes: list[ItemOutcome | None] = [None] * len(items)
+    fresh: dict[str, tuple[int, LearningEvent]] = {}
+    for index, raw in enumerate(items):
+        try:
+            event = parse_event(raw, now=now, retention_days=settings.RETENTION_EVENTS_DAYS)
+        except EventRejected as exc:
+            outcomes[index] = ItemOutcome(index, exc.event_id, REJECTED, exc.code, exc.message)
+            continue
+        first = fresh.get(event.event_id)
+        if first is None:
+            fresh[event.event_id] = (index, event)
+        elif first[1].content_hash == event.content_hash:
+            outcomes[index] = ItemOutcome(index, event.event_id, DUPLICATE)
+        else:
+            outcomes[index] = _conflict(index, event.event_id)
+
+    student_ids: set[str] = set()
+    if fresh:
+        with transaction.atomic():
+            for index, event, status in _store(list(fresh.values()), source=source, now=now):
+                if status == ACCEPTED:
+                    student_ids.add(event.student_id)
+                    outcomes[index] = ItemOutcome(index, event.event_id, ACCEPTED)
+                elif status == DUPLICATE:
+                    outcomes[index] = ItemOutcome(index, event.event_id, DUPLICATE)
+                else:
+                    outcomes[index] = _conflict(index, event.event_id)
+    return BatchResult([o for o in outcomes if o is not None], student_ids)
+
+
+def _classify_known(
+    events: list[tuple[int, LearningEvent]],
+) -> tuple[list[tuple[int, LearningEvent, str]], list[tuple[int, LearningEvent]]]:
+    """Split off events whose id is already in the inbox (duplicate or conflict)."""
+    ids = [event.event_id for _, event in events]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT event_id, content_hash FROM {InboxRow._meta.db_table} "
+            "WHERE event_id = ANY(%s::varchar[])",
+            [ids],
+        )
+        known = dict(cursor.fetchall())
+    done, new = [], []
+    for index, event in events:
+        if event.event_id in known:
+            same = known[event.event_id] == event.content_hash
+            done.append((index, event, DUPLICATE if same else CONFLICT))
+        else:
+            new.append((index, event))
+    return done, new
+
+
+def _ids_by_key(table: str, column: str, keys: list[str]) -> dict[str, int]:
+    """Insert missing keys (other columns take their database defaults); map key -> pk."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} ({column}) SELECT k FROM unnest(%s::varchar[]) AS k
+                ORDER BY k ON CONFLICT ({column}) DO NOTHING""",
+            [keys],
+        )
+        cursor.execute(
+            f"SELECT {column}, id FROM {table} WHERE {column} = ANY(%s::varchar[])", [keys]
+        )
+        return dict(cursor.fetchall())
+
+
+def _store(
+    events: list[tuple[int, LearningEvent]], *, source: str, now: datetime
+) -> list[tuple[int, LearningEvent, str]]:
+    results, new = _classify_known(events)
+    if not new:
+        return results
+    students = _ids_by_key(
+        Student._meta.db_table, "student_id", sorted({e.student_id for _, e in new})
+    )
+    topics = _ids_by_key(Topic._meta.db_table, "slug", sorted({e.topic for _, e in new}))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {InboxRow._meta.db_table} (event_id, event_type, student_id, topic_id,
+                    occurred_at, payload, content_hash, source, received_at)
+                SELECT i, ty, s, t, o, p, h, %s, %s FROM unnest(%s::varchar[], %s::varchar[],
+                    %s::bigint[], %s::bigint[], %s::timestamptz[], %s::jsonb[], %s::varchar[])
+                    AS x(i, ty, s, t, o, p, h)
+                ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
+            [
+                source,
+                now,
+                [e.event_id for _, e in new],
+                [e.event_type for _, e in new],
+                [students[e.student_id] for _, e in new],
+                [topics[e.topic] for _, e in new],
+                [e.occurred_at for _, e in new],
+                [orjson.dumps(e.payload).decode() for _, e in new],
+                [e.content_hash for _, e in new],
+            ],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+    raced = [(i, e) for i, e in new if e.event_id not in inserted]
+    if raced:  # another writer committed the same id meanwhile
+        late_known, _ = _classify_known(raced)
+        results.extend(late_known)
+
+    events_by_pair: dict[tuple[int, int], list[PairEvent]] = defaultdict(list)
+    latest_by_student: dict[int, datetime] = {}
+    for index, event in new:
+        if event.event_id not in inserted:
+            continue
+        results.append((index, event, ACCEPTED))
+        student_pk = students[event.student_id]
+        events_by_pair[(student_pk, topics[event.topic])].append(event.as_pair_event())
+        latest_by_student[student_pk] = max(
+            event.occurred_at, latest_by_student.get(student_pk, event.occurred_at)
+        )
+    mastery_records_apply_events(events_by_pair=events_by_pair, now=now)
+    _bump_activity(latest_by_student)
+    return results
+
+
+def _bump_activity(latest_by_student: dict[int, datetime]) -> None:
+    if not latest_by_student:
+        return
+    pks = sorted(latest_by_student)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {Student._meta.db_table} s SET last_activity_at =
+                    GREATEST(s.last_activity_at, x.at)
+                FROM unnest(%s::bigint[], %s::timestamptz[]) AS x(id, at) WHERE s.id = x.id""",
+            [pks, [latest_by_student[pk] for pk in pks]],
+        )
