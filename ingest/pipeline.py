@@ -8,6 +8,7 @@ Each item gets an outcome; nothing is applied twice, whatever the order of arriv
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ingest import metrics
 from ingest.domain.events import EventRejected, LearningEvent, parse_event
 from ingest.models import LearningEvent as InboxRow
 from mastery.domain.facts import PairEvent
@@ -93,6 +95,7 @@ def ingest_batch(
         else:
             outcomes[index] = _conflict(index, event.event_id)
 
+    started = time.perf_counter()
     student_ids: set[str] = set()
     if fresh:
         with transaction.atomic():
@@ -104,7 +107,19 @@ def ingest_batch(
                     outcomes[index] = ItemOutcome(index, event.event_id, DUPLICATE)
                 else:
                     outcomes[index] = _conflict(index, event.event_id)
-    return BatchResult([o for o in outcomes if o is not None], student_ids)
+    result = BatchResult([o for o in outcomes if o is not None], student_ids)
+    _observe(result, source=source, seconds=time.perf_counter() - started)
+    return result
+
+
+def _observe(result: BatchResult, *, source: str, seconds: float) -> None:
+    """Count only after the commit: a rolled-back batch is retried, not counted."""
+    metrics.BATCH_SIZE.labels(source).observe(len(result.outcomes))
+    metrics.APPLY_SECONDS.labels(source).observe(seconds)
+    metrics.EVENTS_ACCEPTED.labels(source).inc(result.accepted)
+    metrics.EVENTS_DUPLICATE.labels(source).inc(result.duplicates)
+    for outcome in result.rejected:
+        metrics.EVENTS_REJECTED.labels(source, outcome.code).inc()
 
 
 def _classify_known(

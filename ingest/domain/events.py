@@ -217,6 +217,9 @@ def _content_hash(document: dict[str, Any], event_id: str) -> str:
     # orjson writes NaN as null; a parsed document never has one, a passed-in mapping might.
     if b"null" in encoded and _has_non_finite(document):
         raise EventRejected(INVALID_FIELD, "event contains a non-finite number", event_id)
+    # PostgreSQL text and jsonb cannot hold NUL: refuse it here, in any field or key.
+    if b"\\u0000" in encoded:
+        raise EventRejected(INVALID_FIELD, "event contains a NUL character (\\u0000)", event_id)
     return hashlib.sha256(encoded).hexdigest()
 
 

@@ -161,6 +161,8 @@ KAFKA_EVENTS_PARTITIONS = env.int("KAFKA_EVENTS_PARTITIONS", default=6)
 # librdkafka's default (45 s) makes a group join on the embedded broker take ~23 s.
 KAFKA_SESSION_TIMEOUT_MS = env.int("KAFKA_SESSION_TIMEOUT_MS", default=6000)
 KAFKA_CONSUMER_METRICS_PORT = env.int("KAFKA_CONSUMER_METRICS_PORT", default=9101)
+KAFKA_CONSUMER_METRICS_ADDR = env("KAFKA_CONSUMER_METRICS_ADDR", default="127.0.0.1")
+KAFKA_CONSUMER_BATCH_SIZE = env.int("KAFKA_CONSUMER_BATCH_SIZE", default=2000)
 
 # --- Domain ----------------------------------------------------------------------------
 MASTERY_WEIGHTS = env.json(

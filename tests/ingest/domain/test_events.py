@@ -411,13 +411,15 @@ def test_max_batch():
     assert MAX_BATCH == 1000
 
 
-json_keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+# NUL is refused (PostgreSQL cannot store it), so extras here never contain one.
+json_text = st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00")
+json_keys = st.text(json_text, max_size=8)
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**53), 2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=10),
+    | st.text(json_text, max_size=10),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(json_keys, children, max_size=3)
     ),
@@ -434,3 +436,15 @@ def test_content_hash_is_invariant_under_key_order_for_any_extras(extras, data):
     first = parse(orjson.dumps(document))
     assert parse(json.dumps(reordered, indent=2).encode()).content_hash == first.content_hash
     assert parse(reordered).content_hash == first.content_hash
+
+
+def test_a_nul_character_anywhere_is_refused_because_postgresql_cannot_store_it():
+    document = (
+        b'{"event_id": "n1", "event_type": "session.completed", "student_id": "s-1",'
+        b' "topic": "t", "occurred_at": "2026-11-20T10:00:00Z",'
+        b' "payload": {"duration_minutes": 5, "note": "a\\u0000b"}}'
+    )
+    with pytest.raises(EventRejected) as caught:
+        parse_event(document, now=datetime(2026, 11, 21, tzinfo=UTC), retention_days=90)
+    assert caught.value.code == "invalid_field"
+    assert "NUL" in caught.value.message
