@@ -77,39 +77,55 @@ def _conflict(index: int, event_id: str) -> ItemOutcome:
 def ingest_batch(
     items: Sequence[RawEvent], *, source: str, now: datetime | None = None
 ) -> BatchResult:
-    """Validate and apply a batch; returns one outcome per item, in order."""
+    """Validate and apply a batch; returns one outcome per item, in order.
+
+    Items are raw bytes (Kafka) or already-parsed JSON objects (HTTP). Repeats of an id
+    within the batch are judged against the stored event when there is one, else
+    against the batch's first valid occurrence.
+    """
     now = now or timezone.now()
+    started = time.perf_counter()
     outcomes: list[ItemOutcome | None] = [None] * len(items)
-    fresh: dict[str, tuple[int, LearningEvent]] = {}
+    first: dict[str, tuple[int, LearningEvent]] = {}
+    repeats: list[tuple[int, LearningEvent]] = []
     for index, raw in enumerate(items):
+        if not isinstance(raw, bytes | Mapping):
+            message = "an event must be a JSON object"
+            outcomes[index] = ItemOutcome(index, None, REJECTED, "invalid_shape", message)
+            continue
         try:
             event = parse_event(raw, now=now, retention_days=settings.RETENTION_EVENTS_DAYS)
         except EventRejected as exc:
             outcomes[index] = ItemOutcome(index, exc.event_id, REJECTED, exc.code, exc.message)
             continue
-        first = fresh.get(event.event_id)
-        if first is None:
-            fresh[event.event_id] = (index, event)
-        elif first[1].content_hash == event.content_hash:
-            outcomes[index] = ItemOutcome(index, event.event_id, DUPLICATE)
+        if event.event_id in first:
+            repeats.append((index, event))
         else:
-            outcomes[index] = _conflict(index, event.event_id)
+            first[event.event_id] = (index, event)
 
-    started = time.perf_counter()
     student_ids: set[str] = set()
-    if fresh:
+    if first:
         with transaction.atomic():
-            for index, event, status in _store(list(fresh.values()), source=source, now=now):
+            for index, event, status in _store(list(first.values()), source=source, now=now):
                 if status == ACCEPTED:
                     student_ids.add(event.student_id)
-                    outcomes[index] = ItemOutcome(index, event.event_id, ACCEPTED)
-                elif status == DUPLICATE:
-                    outcomes[index] = ItemOutcome(index, event.event_id, DUPLICATE)
-                else:
-                    outcomes[index] = _conflict(index, event.event_id)
+                outcomes[index] = _outcome(index, event.event_id, status)
+            if repeats:
+                stored = _stored_hashes([event.event_id for _, event in repeats])
+                for index, event in repeats:
+                    same = stored.get(event.event_id) == event.content_hash
+                    outcomes[index] = _outcome(
+                        index, event.event_id, DUPLICATE if same else CONFLICT
+                    )
     result = BatchResult([o for o in outcomes if o is not None], student_ids)
     _observe(result, source=source, seconds=time.perf_counter() - started)
     return result
+
+
+def _outcome(index: int, event_id: str, status: str) -> ItemOutcome:
+    if status == CONFLICT:
+        return _conflict(index, event_id)
+    return ItemOutcome(index, event_id, status)
 
 
 def _observe(result: BatchResult, *, source: str, seconds: float) -> None:
@@ -122,18 +138,21 @@ def _observe(result: BatchResult, *, source: str, seconds: float) -> None:
         metrics.EVENTS_REJECTED.labels(source, outcome.code).inc()
 
 
-def _classify_known(
-    events: list[tuple[int, LearningEvent]],
-) -> tuple[list[tuple[int, LearningEvent, str]], list[tuple[int, LearningEvent]]]:
-    """Split off events whose id is already in the inbox (duplicate or conflict)."""
-    ids = [event.event_id for _, event in events]
+def _stored_hashes(event_ids: list[str]) -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT event_id, content_hash FROM {InboxRow._meta.db_table} "
             "WHERE event_id = ANY(%s::varchar[])",
-            [ids],
+            [event_ids],
         )
-        known = dict(cursor.fetchall())
+        return dict(cursor.fetchall())
+
+
+def _classify_known(
+    events: list[tuple[int, LearningEvent]],
+) -> tuple[list[tuple[int, LearningEvent, str]], list[tuple[int, LearningEvent]]]:
+    """Split off events whose id is already in the inbox (duplicate or conflict)."""
+    known = _stored_hashes([event.event_id for _, event in events])
     done, new = [], []
     for index, event in events:
         if event.event_id in known:

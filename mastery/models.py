@@ -4,11 +4,11 @@ from django.db import models
 from django.db.models.functions import Now
 
 STUDENT_ID_VALIDATOR = RegexValidator(
-    r"^[A-Za-z0-9._:@-]{1,64}$", "1-64 characters of letters, digits and . _ : @ -"
+    r"\A[A-Za-z0-9._:@-]{1,64}\Z", "1-64 characters of letters, digits and . _ : @ -"
 )
-TOPIC_SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9._-]{1,100}$", "1-100 characters of a-z 0-9 . _ -")
+TOPIC_SLUG_VALIDATOR = RegexValidator(r"\A[a-z0-9._-]{1,100}\Z", "1-100 characters of a-z 0-9 . _ -")
 COHORT_ID_VALIDATOR = RegexValidator(
-    r"^[A-Za-z0-9._:@-]{1,64}$", "1-64 characters of letters, digits and . _ : @ -"
+    r"\A[A-Za-z0-9._:@-]{1,64}\Z", "1-64 characters of letters, digits and . _ : @ -"
 )
 
 

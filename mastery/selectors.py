@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Avg, Count, Prefetch, QuerySet
+from django.db.models import Avg, Count, Prefetch, Q, QuerySet
 
 from mastery.domain.facts import effective_exercises_total
 from mastery.domain.formula import level_for
@@ -82,14 +82,18 @@ def topic_exercises_total(topic: Topic) -> int:
 
 
 def cohort_list(user: User) -> QuerySet[Cohort]:
-    return (
-        cohorts_visible_to(user)
-        .annotate(
-            student_count=Count("students", distinct=True),
-            mean_mastery=Avg("students__records__mastery"),
-        )
-        .order_by("cohort_id")
-    )
+    """Cohorts with their size and, for teachers, admins and services, mean mastery.
+
+    The mean is over the mastery records of students with analytics consent. A student
+    sees its own cohorts but no statistics: with two classmates, a mean would reveal one.
+    """
+    cohorts = cohorts_visible_to(user).annotate(student_count=Count("students", distinct=True))
+    if user.role == User.Role.STUDENT:
+        return cohorts.order_by("cohort_id")
+    consented = Q(students__analytics_consent=True)
+    return cohorts.annotate(
+        mean_mastery=Avg("students__records__mastery", filter=consented)
+    ).order_by("cohort_id")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,12 @@ class UnitIntervalField(serializers.Field):
 
 
 class StrictCharField(serializers.CharField):
-    """A CharField that refuses non-string JSON (DRF would turn 12 into "12")."""
+    """A CharField that refuses non-string JSON (DRF would turn 12 into "12") and, by
+    default, does not trim: " s-1" is not a valid id, it is not quietly repaired."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -16,3 +16,5 @@ LOG_FORMAT = "json"
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Lets several test runs share one server (e.g. two checkouts) without dropping each other's DB.
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}  # noqa: F405
