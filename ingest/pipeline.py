@@ -224,8 +224,10 @@ def _store(
         latest_by_student[student_pk] = max(
             event.occurred_at, latest_by_student.get(student_pk, event.occurred_at)
         )
-    mastery_records_apply_events(events_by_pair=events_by_pair, now=now)
+    # Bumping activity locks the students' rows (in pk order) first, so two writers of the
+    # same student apply one after the other, even to a record that does not exist yet.
     _bump_activity(latest_by_student)
+    mastery_records_apply_events(events_by_pair=events_by_pair, now=now)
     return results
 
 
@@ -234,6 +236,11 @@ def _bump_activity(latest_by_student: dict[int, datetime]) -> None:
         return
     pks = sorted(latest_by_student)
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Student._meta.db_table} WHERE id = ANY(%s::bigint[])"
+            " ORDER BY id FOR UPDATE",
+            [pks],
+        )
         cursor.execute(
             f"""UPDATE {Student._meta.db_table} s SET last_activity_at =
                     GREATEST(s.last_activity_at, x.at)

@@ -117,7 +117,7 @@ def _update_reported_totals(
     """Move each topic's reported size forward; return topics whose effective size changed."""
     changed = set()
     with connection.cursor() as cursor:
-        for topic_pk, events in events_by_topic.items():
+        for topic_pk, events in sorted(events_by_topic.items()):  # lock order: no deadlocks
             state = topics[topic_pk]
             candidate = latest_reported_total(state.reported, events)
             if candidate is None or candidate == state.reported:
@@ -212,7 +212,7 @@ def mastery_records_apply_events(
             states = daily_states(before, events, policy)
             after = states[-1][1]
             for day, facts in states:
-                snapshot_rows[(*pair, day)] = (*pair, day, *_scored(facts, total, policy))
+                snapshot_rows[(*pair, day)] = _snapshot_row(pair, day, facts, total, policy)
         components, score = _scored(after, total, policy)
         record_rows.append((*pair, after, components, score))
 
@@ -222,12 +222,19 @@ def mastery_records_apply_events(
             total = topics[pair[1]].total(policy)
             for day, facts in daily_states(PairFacts.empty(), history[pair], policy):
                 if day >= first_day:
-                    snapshot_rows[(*pair, day)] = (*pair, day, *_scored(facts, total, policy))
+                    snapshot_rows[(*pair, day)] = _snapshot_row(pair, day, facts, total, policy)
 
     _upsert_records(record_rows, policy, now)
     _upsert_snapshots(snapshot_rows.values())
     if resized:
         mastery_records_rescore(topic_pks=resized)
+        snapshots_rescore(topic_pks=resized)
+
+
+def _snapshot_row(
+    pair: Pair, day: date, facts: PairFacts, total: int, policy: ScoringPolicy
+) -> tuple:
+    return (*pair, day, *_scored(facts, total, policy), len(facts.exercise_ids))
 
 
 def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> None:
@@ -238,16 +245,15 @@ def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> 
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {RECORDS} (student_id, topic_id, completion, quiz, quality,
-                    consistency, mastery, level, facts, latest_event_at, policy_hash, updated_at)
-                SELECT s, t, c1, c2, c3, c4, m, l, f, la, %s, %s
+                    consistency, mastery, level, facts, policy_hash, updated_at)
+                SELECT s, t, c1, c2, c3, c4, m, l, f, %s, %s
                 FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::float8[],
-                    %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::jsonb[],
-                    %s::timestamptz[]) AS x(s, t, c1, c2, c3, c4, m, l, f, la)
+                    %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::jsonb[])
+                    AS x(s, t, c1, c2, c3, c4, m, l, f)
                 ON CONFLICT (student_id, topic_id) DO UPDATE SET
                     completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
                     quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
                     mastery = EXCLUDED.mastery, level = EXCLUDED.level, facts = EXCLUDED.facts,
-                    latest_event_at = EXCLUDED.latest_event_at,
                     policy_hash = EXCLUDED.policy_hash, updated_at = EXCLUDED.updated_at""",
             [
                 policy.policy_hash,
@@ -261,7 +267,6 @@ def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> 
                 list(cols[4]),
                 [level_for(score) for score in cols[4]],
                 [orjson.dumps(facts_to_record(facts)).decode() for facts in cols[2]],
-                [facts.latest_at for facts in cols[2]],
             ],
         )
 
@@ -270,17 +275,17 @@ def _upsert_snapshots(rows: Iterable[tuple]) -> None:
     rows = list(rows)
     if not rows:
         return
-    students, topics, days, components, scores = (list(c) for c in zip(*rows, strict=True))
+    students, topics, days, components, scores, done = (list(c) for c in zip(*rows, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {SNAPSHOTS} (student_id, topic_id, day, completion, quiz, quality,
-                    consistency, mastery)
+                    consistency, mastery, exercises_done)
                 SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::float8[],
-                    %s::float8[], %s::float8[], %s::float8[], %s::float8[])
+                    %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::int[])
                 ON CONFLICT (student_id, topic_id, day) DO UPDATE SET
                     completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
                     quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
-                    mastery = EXCLUDED.mastery""",
+                    mastery = EXCLUDED.mastery, exercises_done = EXCLUDED.exercises_done""",
             [
                 students,
                 topics,
@@ -290,8 +295,51 @@ def _upsert_snapshots(rows: Iterable[tuple]) -> None:
                 [c.quality for c in components],
                 [c.consistency for c in components],
                 scores,
+                done,
             ],
         )
+
+
+def snapshots_rescore(*, topic_pks: Iterable[int]) -> int:
+    """Follow a change of the topics' size through their history: completion (and so
+    mastery) of every snapshot is recomputed from its stored exercise count.
+
+    Rare (a topic's effective size changes once or twice in its life) and done in chunks.
+    """
+    policy = current_policy()
+    topics = topic_states(topic_pks)
+    rewritten = 0
+    snapshots = (
+        Snapshot.objects.filter(topic_id__in=list(topics))
+        .values_list("id", "topic_id", "exercises_done", "quiz", "quality", "consistency")
+        .order_by("id")
+    )
+    ids, completions, masteries = [], [], []
+    for pk, topic_pk, done, quiz, quality, consistency in snapshots.iterator(chunk_size=5000):
+        completion = min(1.0, done / topics[topic_pk].total(policy))
+        components = Components(completion, quiz, quality, consistency)
+        ids.append(pk)
+        completions.append(completion)
+        masteries.append(mastery_score(components, policy.weights))
+        if len(ids) >= 5000:
+            rewritten += _update_snapshot_scores(ids, completions, masteries)
+            ids, completions, masteries = [], [], []
+    return rewritten + _update_snapshot_scores(ids, completions, masteries)
+
+
+def _update_snapshot_scores(
+    ids: list[int], completions: list[float], masteries: list[float]
+) -> int:
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {SNAPSHOTS} s SET completion = x.c, mastery = x.m
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS x(id, c, m)
+                WHERE s.id = x.id""",
+            [ids, completions, masteries],
+        )
+    return len(ids)
 
 
 def mastery_records_rescore(*, topic_pks: Iterable[int] | None = None) -> int:

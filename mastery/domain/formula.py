@@ -24,6 +24,8 @@ _WEIGHT_SUM_TOLERANCE = 1e-9
 
 def _unit_float(name: str, value: object) -> float:
     """Return `value` as a float in [0, 1] or raise ValueError (bools and NaN are refused)."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the hot path: skip the ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
     number = float(value)
@@ -89,7 +91,14 @@ class Components:
 
 def mastery_score(components: Components, weights: Weights) -> float:
     """Weighted sum of the components, clamped to [0, 1] and rounded to 4 decimals."""
-    total = math.fsum(getattr(components, name) * getattr(weights, name) for name in COMPONENTS)
+    total = math.fsum(
+        (
+            components.completion * weights.completion,
+            components.quiz * weights.quiz,
+            components.quality * weights.quality,
+            components.consistency * weights.consistency,
+        )
+    )
     return round(min(1.0, max(0.0, total)), 4)
 
 
