@@ -25,6 +25,7 @@ from ingest.models import LearningEvent as InboxRow
 from mastery.domain.facts import PairEvent
 from mastery.models import Student, Topic
 from mastery.services import mastery_records_apply_events
+from mastery_project.pgcopy import copy_to_temp
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -188,24 +189,26 @@ def _store(
     )
     topics = _ids_by_key(Topic._meta.db_table, "slug", sorted({e.topic for _, e in new}))
     with connection.cursor() as cursor:
+        copy_to_temp(
+            cursor,
+            "incoming_events",
+            "event_id varchar, event_type varchar, student_id bigint, topic_id bigint,"
+            " occurred_at timestamptz, payload jsonb, content_hash varchar",
+            (
+                (
+                    e.event_id, e.event_type, students[e.student_id], topics[e.topic],
+                    e.occurred_at, orjson.dumps(e.payload).decode(), e.content_hash,
+                )
+                for _, e in new
+            ),
+        )  # fmt: skip
         cursor.execute(
             f"""INSERT INTO {InboxRow._meta.db_table} (event_id, event_type, student_id, topic_id,
                     occurred_at, payload, content_hash, source, received_at)
-                SELECT i, ty, s, t, o, p, h, %s, %s FROM unnest(%s::varchar[], %s::varchar[],
-                    %s::bigint[], %s::bigint[], %s::timestamptz[], %s::jsonb[], %s::varchar[])
-                    AS x(i, ty, s, t, o, p, h)
+                SELECT event_id, event_type, student_id, topic_id, occurred_at, payload,
+                    content_hash, %s, %s FROM incoming_events
                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
-            [
-                source,
-                now,
-                [e.event_id for _, e in new],
-                [e.event_type for _, e in new],
-                [students[e.student_id] for _, e in new],
-                [topics[e.topic] for _, e in new],
-                [e.occurred_at for _, e in new],
-                [orjson.dumps(e.payload).decode() for _, e in new],
-                [e.content_hash for _, e in new],
-            ],
+            [source, now],
         )
         inserted = {row[0] for row in cursor.fetchall()}
     raced = [(i, e) for i, e in new if e.event_id not in inserted]

@@ -23,6 +23,7 @@ from mastery.domain.facts import (
 from mastery.domain.formula import Components, ScoringPolicy, level_for, mastery_score
 from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
 from mastery.policy import current_policy
+from mastery_project.pgcopy import copy_to_temp
 
 _ROLE_FLAGS = {
     User.Role.STUDENT: (False, False),
@@ -208,12 +209,12 @@ def mastery_records_apply_events(
         if before.latest_at is not None and first_new_day < before.latest_at.date():
             late[pair] = first_new_day
             after = fold(before, events, policy)
+            components, score = _scored(after, total, policy)
         else:
-            states = daily_states(before, events, policy)
-            after = states[-1][1]
-            for day, facts in states:
-                snapshot_rows[(*pair, day)] = _snapshot_row(pair, day, facts, total, policy)
-        components, score = _scored(after, total, policy)
+            for day, facts in daily_states(before, events, policy):
+                row = _snapshot_row(pair, day, facts, total, policy)
+                snapshot_rows[(*pair, day)] = row
+            after, (components, score) = facts, row[3:5]  # the last day's state is current
         record_rows.append((*pair, after, components, score))
 
     if late:
@@ -240,34 +241,31 @@ def _snapshot_row(
 def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> None:
     if not rows:
         return
-    cols = list(zip(*rows, strict=True))
-    components = cols[3]
     with connection.cursor() as cursor:
+        copy_to_temp(
+            cursor,
+            "incoming_records",
+            "student_id bigint, topic_id bigint, completion float8, quiz float8, quality float8,"
+            " consistency float8, mastery float8, level varchar, facts jsonb",
+            (
+                (
+                    student_pk, topic_pk, c.completion, c.quiz, c.quality, c.consistency,
+                    score, level_for(score), orjson.dumps(facts_to_record(facts)).decode(),
+                )
+                for student_pk, topic_pk, facts, c, score in rows
+            ),
+        )  # fmt: skip
         cursor.execute(
             f"""INSERT INTO {RECORDS} (student_id, topic_id, completion, quiz, quality,
                     consistency, mastery, level, facts, policy_hash, updated_at)
-                SELECT s, t, c1, c2, c3, c4, m, l, f, %s, %s
-                FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::float8[],
-                    %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::jsonb[])
-                    AS x(s, t, c1, c2, c3, c4, m, l, f)
+                SELECT student_id, topic_id, completion, quiz, quality, consistency, mastery,
+                    level, facts, %s, %s FROM incoming_records
                 ON CONFLICT (student_id, topic_id) DO UPDATE SET
                     completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
                     quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
                     mastery = EXCLUDED.mastery, level = EXCLUDED.level, facts = EXCLUDED.facts,
                     policy_hash = EXCLUDED.policy_hash, updated_at = EXCLUDED.updated_at""",
-            [
-                policy.policy_hash,
-                now,
-                list(cols[0]),
-                list(cols[1]),
-                [c.completion for c in components],
-                [c.quiz for c in components],
-                [c.quality for c in components],
-                [c.consistency for c in components],
-                list(cols[4]),
-                [level_for(score) for score in cols[4]],
-                [orjson.dumps(facts_to_record(facts)).decode() for facts in cols[2]],
-            ],
+            [policy.policy_hash, now],
         )
 
 
@@ -275,28 +273,25 @@ def _upsert_snapshots(rows: Iterable[tuple]) -> None:
     rows = list(rows)
     if not rows:
         return
-    students, topics, days, components, scores, done = (list(c) for c in zip(*rows, strict=True))
     with connection.cursor() as cursor:
+        copy_to_temp(
+            cursor,
+            "incoming_snapshots",
+            "student_id bigint, topic_id bigint, day date, completion float8, quiz float8,"
+            " quality float8, consistency float8, mastery float8, exercises_done int",
+            (
+                (s, t, day, c.completion, c.quiz, c.quality, c.consistency, score, done)
+                for s, t, day, c, score, done in rows
+            ),
+        )
         cursor.execute(
             f"""INSERT INTO {SNAPSHOTS} (student_id, topic_id, day, completion, quiz, quality,
                     consistency, mastery, exercises_done)
-                SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::float8[],
-                    %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::int[])
+                SELECT * FROM incoming_snapshots
                 ON CONFLICT (student_id, topic_id, day) DO UPDATE SET
                     completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
                     quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
-                    mastery = EXCLUDED.mastery, exercises_done = EXCLUDED.exercises_done""",
-            [
-                students,
-                topics,
-                days,
-                [c.completion for c in components],
-                [c.quiz for c in components],
-                [c.quality for c in components],
-                [c.consistency for c in components],
-                scores,
-                done,
-            ],
+                    mastery = EXCLUDED.mastery, exercises_done = EXCLUDED.exercises_done"""
         )
 
 
