@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.services import erased_before
 from ingest import metrics
 from ingest.domain.events import EventRejected, LearningEvent, parse_event
 from ingest.models import LearningEvent as InboxRow
@@ -31,6 +32,7 @@ ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
 CONFLICT = "conflict"
+ERASED = "erased"
 
 RawEvent = bytes | str | Mapping
 
@@ -103,6 +105,7 @@ def ingest_batch(
             repeats.append((index, event))
         else:
             first[event.event_id] = (index, event)
+    _refuse_erased(first, repeats, outcomes)
 
     student_ids: set[str] = set()
     if first:
@@ -121,6 +124,24 @@ def ingest_batch(
     result = BatchResult([o for o in outcomes if o is not None], student_ids)
     _observe(result, source=source, seconds=time.perf_counter() - started)
     return result
+
+
+def _refuse_erased(
+    first: dict[str, tuple[int, LearningEvent]],
+    repeats: list[tuple[int, LearningEvent]],
+    outcomes: list[ItemOutcome | None],
+) -> None:
+    """Events of an erased student that occurred before the erasure are never applied."""
+    erased = erased_before(event.student_id for _, event in first.values())
+    if not erased:
+        return
+    message = "the student was erased after this event occurred"
+    for index, event in [*first.values(), *repeats]:
+        at = erased.get(event.student_id)
+        if at is not None and event.occurred_at <= at:
+            first.pop(event.event_id, None)
+            outcomes[index] = ItemOutcome(index, event.event_id, REJECTED, ERASED, message)
+    repeats[:] = [(i, e) for i, e in repeats if outcomes[i] is None]
 
 
 def _outcome(index: int, event_id: str, status: str) -> ItemOutcome:

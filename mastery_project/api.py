@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from compliance.api.views import ComplianceStudentViewSet
 from ingest.api.views import EventViewSet
 from mastery.api.views import CohortViewSet, MasteryViewSet, StudentViewSet, TopicViewSet
 
@@ -15,6 +16,7 @@ router.register("mastery", MasteryViewSet, basename="mastery")
 router.register("students", StudentViewSet, basename="students")
 router.register("topics", TopicViewSet, basename="topics")
 router.register("cohorts", CohortViewSet, basename="cohorts")
+router.register("compliance/student", ComplianceStudentViewSet, basename="compliance-student")
 
 api_urlpatterns = [
     path("auth/token", TokenObtainPairView.as_view(), name="token_obtain_pair"),

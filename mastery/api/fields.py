@@ -2,11 +2,13 @@
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mastery.models import STUDENT_ID_VALIDATOR, TOPIC_SLUG_VALIDATOR
 
 
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": 1})
 class UnitIntervalField(serializers.Field):
     """A JSON number in [0, 1]; strings, booleans, NaN and infinities are refused."""
 

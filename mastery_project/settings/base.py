@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -41,6 +42,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "mastery_project.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "mastery_project.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,7 +117,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "mastery_project.authentication.MasteryJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -149,6 +151,16 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env("JWT_SIGNING_KEY", default=""),
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+
+# Optional: also accept RS256 tokens of an external issuer (SSO). All three are required
+# together; the claim below names an existing local user, whose role applies.
+JWT_EXTERNAL_PUBLIC_KEY = env("JWT_EXTERNAL_PUBLIC_KEY", default="").replace("\\n", "\n")
+JWT_EXTERNAL_ISSUER = env("JWT_EXTERNAL_ISSUER", default="")
+JWT_EXTERNAL_AUDIENCE = env("JWT_EXTERNAL_AUDIENCE", default="")
+JWT_EXTERNAL_USERNAME_CLAIM = env("JWT_EXTERNAL_USERNAME_CLAIM", default="sub")
+JWT_EXTERNAL_LEEWAY_SECONDS = env.int("JWT_EXTERNAL_LEEWAY_SECONDS", default=30)
+if JWT_EXTERNAL_PUBLIC_KEY and not (JWT_EXTERNAL_ISSUER and JWT_EXTERNAL_AUDIENCE):
+    raise ImproperlyConfigured("JWT_EXTERNAL_PUBLIC_KEY needs JWT_EXTERNAL_ISSUER and _AUDIENCE.")
 
 # --- Background tasks (django-tasks, database backend) --------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -213,3 +225,13 @@ LOGGING = {
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: trust none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+
+# --- Privacy ---------------------------------------------------------------------------
+# Key of the HMAC that replaces an erased student's id in the audit log and the erasure
+# ledger. Keep it stable: a new key makes earlier erasures unrecognisable.
+ERASURE_HASH_KEY = env("ERASURE_HASH_KEY", default="")
+# Append-only copy of the erasure ledger, kept apart from the database and its backups so
+# that `gdpr_reapply_erasures` can erase again after a restore.
+ERASURE_LEDGER_FILE = Path(
+    env("ERASURE_LEDGER_FILE", default=str(BASE_DIR / "var" / "erasure-ledger.jsonl"))
+)

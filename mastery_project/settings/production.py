@@ -9,11 +9,14 @@ DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 SIMPLE_JWT["SIGNING_KEY"] = env("JWT_SIGNING_KEY")
+ERASURE_HASH_KEY = env("ERASURE_HASH_KEY")
 
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters of real randomness.")
 if SIMPLE_JWT["SIGNING_KEY"] == SECRET_KEY or len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY and be 32+ chars.")
+if len(ERASURE_HASH_KEY) < 32:
+    raise ImproperlyConfigured("ERASURE_HASH_KEY must be 32+ characters and never change.")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the hosts this service answers for.")
 

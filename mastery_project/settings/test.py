@@ -1,5 +1,9 @@
 """Test settings: the same real PostgreSQL, Redis and Kafka as production, fast hashing."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from . import devservices_env  # noqa: F401  (must run before base reads the URLs)
 from .base import *  # noqa: F403
 from .base import env
@@ -18,3 +22,5 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Lets several test runs share one server (e.g. two checkouts) without dropping each other's DB.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}  # noqa: F405
+ERASURE_HASH_KEY = "test-erasure-hash-key-0123456789-abcdefghijkl"
+ERASURE_LEDGER_FILE = Path(tempfile.gettempdir()) / f"mastery-test-ledger-{os.getpid()}.jsonl"

@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from compliance.services import expired_purge
+
+
+class Command(BaseCommand):
+    help = "Delete what is past its retention window, per kind (run daily)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+
+    def handle(self, *args, dry_run: bool, **options) -> None:
+        windows = {
+            "events": settings.RETENTION_EVENTS_DAYS,
+            "snapshots": settings.RETENTION_SNAPSHOTS_DAYS,
+            "audit_log": settings.RETENTION_AUDIT_DAYS,
+            "batch_jobs": settings.RETENTION_BATCH_JOBS_DAYS,
+        }
+        verb = "would delete" if dry_run else "deleted"
+        for kind, count in expired_purge(dry_run=dry_run).items():
+            self.stdout.write(f"{kind:<10} {verb} {count} (older than {windows[kind]} days)")
