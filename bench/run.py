@@ -98,7 +98,7 @@ def floor(servers: str, topic: str, expected: int, database_url: str) -> float:
     consumer.subscribe([topic])
     with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
         conn.execute(
-            "CREATE UNLOGGED TABLE IF NOT EXISTS bench_floor (event_id text PRIMARY KEY,"
+            "CREATE TABLE IF NOT EXISTS bench_floor (event_id text PRIMARY KEY,"
             " student_id text, topic text, occurred_at timestamptz, payload jsonb)"
         )
         conn.execute("TRUNCATE bench_floor")

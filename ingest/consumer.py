@@ -43,7 +43,7 @@ class ConsumerSettings:
     dlq_topic: str
     session_timeout_ms: int = 6000
     batch_size: int = 2000
-    poll_timeout: float = 0.5
+    poll_timeout: float = 0.05  # a batch waits at most this long to fill: bounds latency
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
     dlq_timeout: float = 10.0

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import orjson
 from django.db import connection, transaction
+from django.utils import timezone
 
 from mastery.domain.facts import (
     PairEvent,
@@ -349,7 +350,7 @@ def mastery_records_rescore(*, topic_pks: Iterable[int] | None = None) -> int:
         records = records.filter(topic_id__in=list(topic_pks))
     rows = list(records.values_list("student_id", "topic_id", "facts").order_by("id"))
     topics = topic_states({t for _, t, _ in rows})
-    now = _now()
+    now = timezone.now()
     chunk = 5000
     for start in range(0, len(rows), chunk):
         batch = []
@@ -359,9 +360,3 @@ def mastery_records_rescore(*, topic_pks: Iterable[int] | None = None) -> int:
             batch.append((student_pk, topic_pk, facts, components, score))
         _upsert_records(batch, policy, now)
     return len(rows)
-
-
-def _now() -> datetime:
-    from django.utils import timezone
-
-    return timezone.now()

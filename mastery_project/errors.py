@@ -8,7 +8,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
-from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -89,15 +88,6 @@ _DRF_CODES = {
 }
 
 
-def _rate_limited_response(retry_after: int = 60) -> Response:
-    response = Response(
-        envelope("rate_limited", "Too many requests; retry later.", {"retry_after": retry_after}),
-        status=status.HTTP_429_TOO_MANY_REQUESTS,
-    )
-    response["Retry-After"] = str(retry_after)
-    return response
-
-
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(
@@ -105,8 +95,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             status=exc.status_code,
             headers=exc.headers,
         )
-    if isinstance(exc, Ratelimited):
-        return _rate_limited_response()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
