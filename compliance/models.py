@@ -6,6 +6,9 @@ class AuditLogQuerySet(models.QuerySet):
     def delete(self):
         raise PermissionError("the audit log is append-only; retention uses purge_expired")
 
+    def update(self, **kwargs):
+        raise PermissionError("audit entries cannot be changed")
+
 
 class AuditLog(models.Model):
     """Who read or changed which student's data. Append-only for the application.

@@ -21,13 +21,15 @@ from django.utils import timezone
 
 from compliance.models import AuditLog, ConsentChange, ErasureLedger
 from ingest.models import LearningEvent
-from mastery.models import Cohort, MasteryRecord, Snapshot, Student, User
+from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
 from mastery_project.correlation import correlation_id
 from mastery_project.errors import NotFound
 
 EXPORT_FORMAT = "mastery-engine.student-export"
 EXPORT_VERSION = 1
 ERASED_PREFIX = "erased:"
+# Advisory lock key shared by erasure (exclusive) and ingestion (shared).
+ERASURE_LOCK = 0x6D61_7374_6572_7901
 
 
 # --- audit -------------------------------------------------------------------------------
@@ -60,9 +62,12 @@ def audit_log_write(
     resource: str = "",
     outcome: str = AuditLog.Outcome.OK,
     actor=None,
+    actor_label: str = "",
     details: dict | None = None,
 ) -> None:
-    """One INSERT for all the students an action touched (one row each)."""
+    """One INSERT for all the students an action touched (one row each).
+
+    Without a user (a management command), `actor_label` says who ran it."""
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
     if actor is not None and not getattr(actor, "is_authenticated", False):
@@ -73,8 +78,8 @@ def audit_log_write(
         [
             AuditLog(
                 actor=actor,
-                actor_username=actor.username if actor else "",
-                actor_role=actor.role if actor else "",
+                actor_username=actor.username if actor else actor_label,
+                actor_role=actor.role if actor else ("operator" if actor_label else ""),
                 action=action,
                 student_ref=ref,
                 resource=resource[:200],
@@ -135,13 +140,18 @@ def _array(rows: Iterator) -> Iterator[bytes]:
 
 
 def student_export_stream(
-    *, student: Student, actor: User | None, request: HttpRequest | None = None
+    *,
+    student: Student,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    actor_label: str = "",
 ) -> Iterator[bytes]:
     """The export document, as JSON bytes in pieces: events are read in chunks, so a
     student with 100k events does not need them all in memory. Audited once, up front."""
     audit_log_write(
         request=request,
         actor=actor,
+        actor_label=actor_label,
         action="gdpr.export",
         student_refs=[student.student_id],
         resource="export",
@@ -237,10 +247,15 @@ def student_hash(student_id: str) -> str:
 
 
 def erased_before(student_ids: Iterable[str]) -> dict[str, datetime]:
-    """For the ids of erased students, when they were erased (events before are refused)."""
+    """For the ids of erased students, when they were erased (events before are refused).
+
+    Call inside the ingesting transaction: it takes the erasure lock in shared mode, so an
+    erasure cannot commit between this check and the batch's commit."""
     by_hash = {student_hash(s): s for s in set(student_ids)}
     if not by_hash:
         return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ERASURE_LOCK])
     rows = ErasureLedger.objects.filter(student_hash__in=list(by_hash)).values_list(
         "student_hash", "erased_at"
     )
@@ -248,7 +263,11 @@ def erased_before(student_ids: Iterable[str]) -> dict[str, datetime]:
 
 
 def student_erase(
-    *, student_id: str, actor: User | None, request: HttpRequest | None = None
+    *,
+    student_id: str,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    actor_label: str = "",
 ) -> dict:
     """Erase everything that names the student, in one transaction (SPEC §5).
 
@@ -258,29 +277,44 @@ def student_erase(
     login's username. The ledger keeps the hash and the time, so late events are refused.
     """
     with transaction.atomic():
+        # Exclusive against ingestion's shared lock: no batch is between its ledger check
+        # and its commit while an erasure runs, so none can bring the student back.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK])
         student = Student.objects.select_for_update().filter(student_id=student_id).first()
         if student is None:
             raise NotFound("No such student.", code="student_not_found")
         hashed = student_hash(student_id)
         ref = f"{ERASED_PREFIX}{hashed}"
         now = timezone.now()
-        student_type = ContentType.objects.get_for_model(Student)
-        memberships = Cohort.students.through.objects.filter(student=student)
+        logins = list(User.objects.filter(student=student))
+        events = LearningEvent.objects.filter(student=student)
+        # A topic's reported size keeps its value but forgets which event reported it.
+        Topic.objects.filter(reported_event_id__in=events.values("event_id")).update(
+            reported_event_id=""
+        )
+        history = LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Student), object_id=str(student.pk)
+        ) | LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(User),
+            object_id__in=[str(u.pk) for u in logins],
+        )
         counts = {
-            "events": LearningEvent.objects.filter(student=student).delete()[0],
+            "events": events.delete()[0],
             "mastery_records": MasteryRecord.objects.filter(student=student).delete()[0],
             "snapshots": Snapshot.objects.filter(student=student).delete()[0],
             "consent_changes": ConsentChange.objects.filter(student=student).delete()[0],
-            "cohort_memberships": memberships.delete()[0],
-            "admin_log_entries": LogEntry.objects.filter(
-                content_type=student_type, object_id=str(student.pk)
-            ).delete()[0],
+            "cohort_memberships": Cohort.students.through.objects.filter(student=student).delete()[
+                0
+            ],
+            "admin_log_entries": history.delete()[0],
         }
-        logins = list(User.objects.filter(student=student))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {AuditLog._meta.db_table} SET student_ref = %s WHERE student_ref = %s",
-                [ref, student_id],
+                f"""UPDATE {AuditLog._meta.db_table}
+                    SET student_ref = %s, resource = replace(resource, %s, %s)
+                    WHERE student_ref = %s""",
+                [ref, student_id, ref, student_id],
             )
             counts["audit_entries_pseudonymised"] = cursor.rowcount
             if logins:
@@ -298,6 +332,7 @@ def student_erase(
         audit_log_write(
             request=request,
             actor=actor,
+            actor_label=actor_label,
             action="gdpr.erase",
             student_refs=[ref],
             resource="erase",
@@ -332,7 +367,7 @@ def erasures_reapply() -> tuple[int, list[str]]:
         if student_hash(s) in entries
     ]  # fmt: skip
     for student_id in again:
-        student_erase(student_id=student_id, actor=None)
+        student_erase(student_id=student_id, actor=None, actor_label="gdpr_reapply_erasures")
     return len(entries), again
 
 

@@ -105,11 +105,10 @@ def ingest_batch(
             repeats.append((index, event))
         else:
             first[event.event_id] = (index, event)
-    _refuse_erased(first, repeats, outcomes)
-
     student_ids: set[str] = set()
-    if first:
-        with transaction.atomic():
+    with transaction.atomic():
+        _refuse_erased(first, repeats, outcomes)
+        if first:
             for index, event, status in _store(list(first.values()), source=source, now=now):
                 if status == ACCEPTED:
                     student_ids.add(event.student_id)

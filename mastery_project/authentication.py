@@ -4,6 +4,7 @@ exist here, which is where its role comes from)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import (
@@ -11,6 +12,12 @@ from rest_framework_simplejwt.exceptions import (
     InvalidToken,
     TokenBackendError,
 )
+
+
+class MasteryJWTScheme(SimpleJWTScheme):
+    """Documents our authentication as the bearer JWT scheme in the OpenAPI schema."""
+
+    target_class = "mastery_project.authentication.MasteryJWTAuthentication"
 
 
 class ExternalToken(dict):
@@ -32,9 +39,12 @@ class MasteryJWTAuthentication(JWTAuthentication):
             leeway=settings.JWT_EXTERNAL_LEEWAY_SECONDS,
         )
         try:
-            return ExternalToken(backend.decode(raw_token.decode(), verify=True))
+            claims = backend.decode(raw_token.decode(), verify=True)
         except (TokenBackendError, UnicodeDecodeError) as exc:
             raise InvalidToken("Token is invalid or expired.") from exc
+        if "exp" not in claims:
+            raise InvalidToken("Token has no expiry.")
+        return ExternalToken(claims)
 
     def get_user(self, validated_token):
         if not isinstance(validated_token, ExternalToken):

@@ -1,3 +1,5 @@
+import getpass
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.services import student_erase
@@ -13,13 +15,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, student_id: str, yes: bool, **options) -> None:
         if not yes:
-            if not options.get("interactive", True):
-                raise CommandError("refusing to erase without --yes")
-            answer = input(f"Erase student {student_id} and all its data for good? [y/N] ")
+            try:
+                answer = input(f"Erase student {student_id} and all its data for good? [y/N] ")
+            except EOFError:
+                raise CommandError("refusing to erase without --yes (no one to ask)") from None
             if answer.strip().lower() not in {"y", "yes"}:
                 raise CommandError("not erased")
         try:
-            counts = student_erase(student_id=student_id, actor=None)
+            counts = student_erase(
+                student_id=student_id,
+                actor=None,
+                actor_label=f"manage.py gdpr_delete (os user {getpass.getuser()})",
+            )
         except NotFound as exc:
             raise CommandError(f"no student {student_id!r}") from exc
         rows = ", ".join(f"{kind} {n}" for kind, n in counts.items())

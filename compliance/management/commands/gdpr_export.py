@@ -1,3 +1,4 @@
+import getpass
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -17,7 +18,11 @@ class Command(BaseCommand):
         student = Student.objects.filter(student_id=student_id).first()
         if student is None:
             raise CommandError(f"no student {student_id!r}")
-        chunks = student_export_stream(student=student, actor=None)
+        chunks = student_export_stream(
+            student=student,
+            actor=None,
+            actor_label=f"manage.py gdpr_export (os user {getpass.getuser()})",
+        )
         if output is None:
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)
