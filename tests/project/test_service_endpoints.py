@@ -98,3 +98,23 @@ def test_openapi_schema_and_swagger_ui_are_served(client):
     assert docs.status_code == 200
     assert b"cdn.jsdelivr" not in docs.content
     assert b"swagger-ui" in docs.content
+
+
+def test_stopping_the_embedded_redis_makes_ready_name_it_while_health_stays_up(
+    client, tmp_path, monkeypatch
+):
+    from mastery_project import devservices
+
+    monkeypatch.setattr(devservices, "STATE_DIR", tmp_path)
+    url, started = devservices.redis_start()
+    assert started
+    try:
+        with override_settings(REDIS_URL=url):
+            assert client.get("/ready").status_code == 200
+            devservices.redis_stop()
+            ready = client.get("/ready")
+            assert client.get("/health").status_code == 200
+    finally:
+        devservices.redis_stop()
+    assert ready.status_code == 503
+    assert ready.json()["failed"] == ["redis"]
