@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test install setup lint format bench services-start services-stop clean
+.PHONY: run test install setup browser lint format bench services-start services-stop clean
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -25,8 +25,15 @@ run: install
 		sh -c 'python manage.py migrate --noinput && python manage.py kafka_topics \
 		&& python manage.py seed_demo && exec honcho start -f Procfile'
 
+## browser: Debian's chromium for the browser tests, installed when missing and run as root;
+## otherwise (or if apt-get fails) those tests report themselves skipped with the reason
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium could not be installed: the browser tests will be skipped"
+
 ## test: the same set-up, then every test against the real services
-test: install
+test: install browser
 	DJANGO_SETTINGS_MODULE=mastery_project.settings.test $(DEVSERVICES) run -- \
 		sh -c 'python manage.py check && python -m pytest $(PYTEST_ARGS)'
 

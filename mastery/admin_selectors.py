@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from django.db.models import Avg, Exists, OuterRef, Prefetch, QuerySet, Subquery
 
-from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
+from mastery.models import MasteryRecord, Snapshot, Student, Topic, User
 from mastery.selectors import cohorts_visible_to, students_visible_to
 
 # "At risk" (issue 6): below the lower bound of the developing level on any topic now.
@@ -118,7 +118,3 @@ def topic_prerequisite_graph() -> dict[int, set[int]]:
 def topic_in_use(topic: Topic) -> bool:
     """Whether any event or mastery record refers to the topic (deleting it would cascade)."""
     return topic.records.exists() or topic.events.exists()
-
-
-def cohort_student_ids(user: User, cohort: Cohort) -> QuerySet[Student]:
-    return students_visible_to(user).filter(cohorts=cohort)

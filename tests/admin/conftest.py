@@ -1,0 +1,22 @@
+import pytest
+from django.test import Client
+
+from mastery.models import User
+from tests.admin.support import School, build_school
+
+
+@pytest.fixture
+def school(db) -> School:
+    return build_school()
+
+
+@pytest.fixture
+def admin_client_for():
+    """`admin_client_for(user)`: a test client with the user's admin-site session."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
