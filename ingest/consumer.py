@@ -135,9 +135,10 @@ class EventConsumer:
         return self.processed
 
     def _idle_for(self) -> float:
-        """Idle time counts from joining the group: a join can take seconds (SPEC §7)."""
+        """Idle time counts only while partitions are assigned: joining the group, or
+        rejoining during a rebalance, can take seconds (SPEC §7) and is not idleness."""
         idle = time.monotonic() - self.last_activity
-        if not self.ever_assigned and idle < JOIN_TIMEOUT:
+        if not self.assigned and idle < JOIN_TIMEOUT:
             return 0.0
         return idle
 
@@ -158,7 +159,10 @@ class EventConsumer:
         # committed already; messages held for revoked partitions go to their new owner.
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= revoked
+        self.last_activity = time.monotonic()
         self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
+        for topic, partition in revoked:  # the new owner reports it; a sum stays right
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(0)
         logger.info("partitions revoked", extra={"partitions": _names(partitions)})
 
     # -- one batch -------------------------------------------------------------------------
@@ -183,7 +187,8 @@ class EventConsumer:
         return usable
 
     def handle_batch(self, batch: list[Message]) -> None:
-        """Apply, dead-letter and commit one batch; retries transient failures forever."""
+        """Apply, dead-letter and commit one batch; retries transient failures until they
+        pass, or until asked to stop: then the batch is left uncommitted, to be redelivered."""
         attempt = 0
         pending_dlq: list[tuple[Message, ItemOutcome]] | None = None
         while True:
@@ -213,6 +218,9 @@ class EventConsumer:
                     attempt,
                     delay,
                 )
+                if self._stopping:
+                    logger.warning("stopping during a failure: batch left uncommitted")
+                    return
                 self._wait_paused(delay)
         self.processed += len(batch)
         self._record_lag()
@@ -351,7 +359,7 @@ class EventConsumer:
             self.consumer.pause(partitions)
         deadline = time.monotonic() + delay
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self._stopping:
                 polled = self.consumer.consume(num_messages=100, timeout=0)
                 self.carry.extend(self._usable(polled))  # prefetched before the pause
                 self.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
