@@ -338,25 +338,39 @@ def _update_snapshot_scores(
     return len(ids)
 
 
-def mastery_records_rescore(*, topic_pks: Iterable[int] | None = None) -> int:
+def mastery_records_rescore(
+    *, topic_pks: Iterable[int] | None = None, only_stale: bool = False, chunk: int = 5000
+) -> int:
     """Bring records to the current policy and topic sizes from their stored facts.
 
     Used after a topic's size changes and after a scoring-policy change (weights); no event
-    is re-read. Returns the number of records rewritten.
+    is re-read. `only_stale` skips records already scored by the current policy. Works in
+    chunks of `chunk` records (by id), so memory stays flat. Returns the records rewritten.
     """
     policy = current_policy()
     records = MasteryRecord.objects.all()
     if topic_pks is not None:
         records = records.filter(topic_id__in=list(topic_pks))
-    rows = list(records.values_list("student_id", "topic_id", "facts").order_by("id"))
-    topics = topic_states({t for _, t, _ in rows})
+    if only_stale:
+        records = records.exclude(policy_hash=policy.policy_hash)
+    topics: dict[int, TopicState] = {}
     now = timezone.now()
-    chunk = 5000
-    for start in range(0, len(rows), chunk):
+    rewritten, after_id = 0, 0
+    while True:
+        rows = list(
+            records.filter(id__gt=after_id)
+            .order_by("id")
+            .values_list("id", "student_id", "topic_id", "facts")[:chunk]
+        )
+        if not rows:
+            return rewritten
+        missing = {t for _, _, t, _ in rows} - set(topics)
+        topics.update(topic_states(missing))
         batch = []
-        for student_pk, topic_pk, raw in rows[start : start + chunk]:
+        for _, student_pk, topic_pk, raw in rows:
             facts = facts_from_record(raw)
             components, score = _scored(facts, topics[topic_pk].total(policy), policy)
             batch.append((student_pk, topic_pk, facts, components, score))
         _upsert_records(batch, policy, now)
-    return len(rows)
+        rewritten += len(rows)
+        after_id = rows[-1][0]

@@ -1,13 +1,17 @@
 """Account writes: linking a student login and cohort membership, by service and by command."""
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
-from mastery.models import Cohort, Student, User
-from mastery.services import account_create_or_update
+from ingest.pipeline import ingest_batch
+from mastery.models import Cohort, MasteryRecord, Student, User
+from mastery.policy import current_policy
+from mastery.services import account_create_or_update, mastery_records_rescore
 from tests.factories import CohortFactory, StudentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +213,36 @@ def test_command_refuses_what_the_role_cannot_have(args, message):
     assert not User.objects.filter(username="someone").exists()
     assert not Student.objects.exists()
     assert not Cohort.objects.exists()
+
+
+def test_rescore_command_brings_only_stale_records_to_a_new_policy_in_chunks():
+    now = datetime.now(UTC)
+    ingest_batch(
+        [
+            {
+                "event_id": f"rs-{n}",
+                "event_type": "quiz.submitted",
+                "student_id": f"s-rs{n}",
+                "topic": "t.rescore",
+                "occurred_at": (now - timedelta(hours=1)).isoformat(),
+                "payload": {"quiz_id": "q", "score": 6, "max_score": 10},
+            }
+            for n in range(7)
+        ],
+        source="http",
+    )
+    old_hash = current_policy().policy_hash
+    assert set(MasteryRecord.objects.values_list("mastery", flat=True)) == {0.1871}
+    weights = {"completion": 0.1, "quiz": 0.7, "quality": 0.1, "consistency": 0.1}
+    with override_settings(MASTERY_WEIGHTS=weights):
+        out = io.StringIO()
+        call_command("rescore_mastery", stdout=out)
+        assert out.getvalue().startswith("7 records rescored")
+        assert mastery_records_rescore(only_stale=True, chunk=3) == 0
+        assert mastery_records_rescore(chunk=3) == 7
+        new_hash = current_policy().policy_hash
+    records = MasteryRecord.objects.all()
+    assert new_hash != old_hash
+    assert set(records.values_list("policy_hash", flat=True)) == {new_hash}
+    # 0.7 * 0.6 quiz + 0.1 * (1/14) consistency
+    assert set(records.values_list("mastery", flat=True)) == {round(0.42 + 0.1 / 14, 4)}

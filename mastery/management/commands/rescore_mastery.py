@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandParser
+
+from mastery.policy import current_policy
+from mastery.services import mastery_records_rescore
+
+
+class Command(BaseCommand):
+    help = (
+        "After a scoring-policy change (MASTERY_WEIGHTS): bring every mastery record to the "
+        "current policy from its stored facts, without re-reading events."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--all", action="store_true", help="rescore every record, not only stale ones"
+        )
+
+    def handle(self, *args, all: bool, **options) -> None:
+        rewritten = mastery_records_rescore(only_stale=not all)
+        policy = current_policy().policy_hash
+        self.stdout.write(f"{rewritten} records rescored to policy {policy}")
