@@ -4,13 +4,19 @@ Services raise `ApplicationError` subclasses; `api_exception_handler` renders th
 own exceptions, Django's 404/permission errors and rate limits alike.
 """
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -88,7 +94,16 @@ _DRF_CODES = {
 }
 
 
+# A dependency that is down or restarting: the client may retry, nothing was applied.
+UNAVAILABLE = (OperationalError, InterfaceError, ConnectionInterrupted, RedisError)
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, UNAVAILABLE):
+        logger.warning("dependency unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable(
+            "A backing service is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )
     if isinstance(exc, ApplicationError):
         return Response(
             envelope(exc.code, exc.message, exc.details),

@@ -4,7 +4,10 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
+
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +121,17 @@ def test_stopping_the_embedded_redis_makes_ready_name_it_while_health_stays_up(
         devservices.redis_stop()
     assert ready.status_code == 503
     assert ready.json()["failed"] == ["redis"]
+
+
+def test_an_api_call_while_redis_is_down_is_503_in_the_envelope(client_for):
+    down = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    caller = client_for(UserFactory(role="admin"))
+    with override_settings(CACHES=down):
+        response = caller.post(
+            "/api/v1/mastery/calculate",
+            {"completion": 1, "quiz": 1, "quality": 1, "consistency": 1},
+            format="json",
+        )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response["Retry-After"] == "5"
