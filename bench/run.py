@@ -42,6 +42,7 @@ def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mastery_project.settings.local")
     os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["DEBUG"] = "false"  # as in production: no per-query debug bookkeeping
     import django
     from django.core.management import call_command
 
