@@ -34,7 +34,7 @@ REJECTED = "rejected"
 CONFLICT = "conflict"
 ERASED = "erased"
 
-RawEvent = bytes | str | Mapping
+RawEvent = bytes | Mapping  # raw Kafka bytes, or an already-parsed JSON object (HTTP)
 
 
 @dataclass(frozen=True)
