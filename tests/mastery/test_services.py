@@ -246,3 +246,10 @@ def test_rescore_command_brings_only_stale_records_to_a_new_policy_in_chunks():
     assert set(records.values_list("policy_hash", flat=True)) == {new_hash}
     # 0.7 * 0.6 quiz + 0.1 * (1/14) consistency
     assert set(records.values_list("mastery", flat=True)) == {round(0.42 + 0.1 / 14, 4)}
+
+
+def test_create_account_takes_several_cohorts_after_one_flag_or_repeated_flags():
+    call_command("create_account", "t-many", "--role", "teacher", "--cohort", "c-1", "c-2",
+                 "--cohort", "c-3", stdout=io.StringIO())  # fmt: skip
+    taught = Cohort.objects.filter(teachers__username="t-many").values_list("cohort_id", flat=True)
+    assert sorted(taught) == ["c-1", "c-2", "c-3"]

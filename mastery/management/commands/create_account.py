@@ -17,11 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--student-id", help="link a student login to this student")
         parser.add_argument(
             "--cohort",
-            action="append",
+            action="extend",
+            nargs="+",
             default=[],
             dest="cohorts",
             metavar="COHORT_ID",
-            help="a student joins / a teacher teaches this cohort (repeatable)",
+            help="a student joins / a teacher teaches these cohorts (repeatable)",
         )
         parser.add_argument(
             "--password-stdin",
