@@ -5,21 +5,19 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ingest.models import LearningEvent
-from mastery.admin import AuditedReads, RoleAccess
+from mastery.admin import AuditedReads, ChoicesFilter, RoleAccess
 from mastery.domain.facts import EVENT_TYPES
 
 
-class EventTypeFilter(admin.SimpleListFilter):
+class EventTypeFilter(ChoicesFilter):
     """The four types of SPEC §2.2, without scanning the table for distinct values."""
 
     title = "event type"
     parameter_name = "event_type"
+    field = "event_type"
 
     def lookups(self, request, model_admin):
         return [(event_type, event_type) for event_type in EVENT_TYPES]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
 @admin.register(LearningEvent)

@@ -38,7 +38,7 @@ from mastery.selectors import (
     topic_exercises_total,
     topic_list,
 )
-from mastery.services import account_create_or_update, mastery_records_rescore, snapshots_rescore
+from mastery.services import account_create_or_update, topic_sizes_rescore
 from mastery_project.errors import NotFound
 
 ADMIN = User.Role.ADMIN
@@ -91,6 +91,24 @@ class RoleAccess:
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return site_role(request) in self.delete_roles
 
+    def get_object(self, request: HttpRequest, object_id, from_field=None):
+        """Cached per request: the change views read the object before Django does."""
+        cache = request.__dict__.setdefault("_admin_objects", {})
+        key = (self.model, object_id, from_field)
+        if key not in cache:
+            cache[key] = super().get_object(request, object_id, from_field)
+        return cache[key]
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet):
+        """A selection that is not a list of ids is refused with a message, not a 500."""
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                self.model._meta.pk.to_python(value)
+            except ValidationError:
+                self.message_user(request, "That selection is not valid.", messages.ERROR)
+                return None
+        return super().response_action(request, queryset)
+
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # The one hook the change, delete and history views share for a missing object
         # (private, stable since Django 2.1).
@@ -129,7 +147,7 @@ class AuditedReads:
             audit_log_write(
                 request=request,
                 action=self.audit_view_action,
-                student_refs=list(self.audit_refs(obj)) or [""],
+                student_refs=list(self.audit_refs(obj)),
                 resource=request.path,
             )
         return response
@@ -138,20 +156,30 @@ class AuditedReads:
 # --- students --------------------------------------------------------------------------
 
 
-class CohortFilter(admin.SimpleListFilter):
+class ChoicesFilter(admin.SimpleListFilter):
+    """A list filter over a fixed field that applies only a value it offered: anything else
+    (another teacher's cohort, a malformed id) matches nothing, and is never a 500."""
+
+    field: str
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if self.value() in {str(value) for value, _ in self.lookup_choices}:
+            return queryset.filter(**{self.field: self.value()})
+        return queryset.none()
+
+
+class CohortFilter(ChoicesFilter):
     """Only the caller's cohorts are offered: the default related filter would list all."""
 
     title = "cohort"
     parameter_name = "cohort"
+    field = "cohorts__cohort_id"
 
     def lookups(self, request, model_admin):
         cohorts = cohorts_visible_to(request.user).order_by("cohort_id")
         return [(c.cohort_id, c.name or c.cohort_id) for c in cohorts.only("cohort_id", "name")]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(cohorts__cohort_id=self.value())
-        return queryset
 
 
 def _level_bands() -> list[tuple[str, float, float | None]]:
@@ -199,6 +227,11 @@ class AtRiskFilter(admin.SimpleListFilter):
 
 def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def _overall_level(value: float | None) -> str | None:
+    """Level of a mean of scores (a float sum may land a hair above 1)."""
+    return None if value is None else level_for(min(1.0, value))
 
 
 @admin.register(Student)
@@ -250,7 +283,7 @@ class StudentAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
     def overall(self, obj: Student) -> str:
         if obj.overall_mastery is None:
             return "—"
-        return f"{obj.overall_mastery:.2f} ({level_for(min(1.0, obj.overall_mastery))})"
+        return f"{obj.overall_mastery:.2f} ({_overall_level(obj.overall_mastery)})"
 
     @admin.display(description="at risk", ordering="-at_risk")
     def at_risk_flag(self, obj: Student) -> str:
@@ -469,15 +502,13 @@ def history_chart(history: admin_selectors.MasteryHistory) -> dict:
 # --- mastery records -------------------------------------------------------------------
 
 
-class RecordLevelFilter(admin.SimpleListFilter):
+class RecordLevelFilter(ChoicesFilter):
     title = "level"
     parameter_name = "level"
+    field = "level"
 
     def lookups(self, request, model_admin):
         return [(name, name.title()) for _, name in LEVELS]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(level=self.value()) if self.value() else queryset
 
 
 @admin.register(MasteryRecord)
@@ -569,9 +600,7 @@ class CohortAdmin(RoleAccess, admin.ModelAdmin):
                 {
                     "student": s,
                     "overall": s.overall_mastery,
-                    "level": level_for(min(1.0, s.overall_mastery))
-                    if s.overall_mastery is not None
-                    else None,
+                    "level": _overall_level(s.overall_mastery),
                 }
                 for s in shown
             ],
@@ -579,7 +608,7 @@ class CohortAdmin(RoleAccess, admin.ModelAdmin):
             "at_risk_below": admin_selectors.AT_RISK_BELOW,
         }
         response = super().change_view(request, object_id, form_url, context)
-        if shown and request.method == "GET":
+        if shown and getattr(response, "context_data", None) is not None:  # a page was shown
             audit_log_write(
                 request=request,
                 action="admin.cohort.view",
@@ -669,9 +698,7 @@ class TopicAdmin(RoleAccess, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Topic, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and "exercises_total" in form.changed_data:
-            # Completion divides by the size: bring records and history to the new one.
-            records = mastery_records_rescore(topic_pks=[obj.pk])
-            snapshots = snapshots_rescore(topic_pks=[obj.pk])
+            records, snapshots = topic_sizes_rescore(topic_pks=[obj.pk])
             self.message_user(
                 request, f"Rescored {records} mastery records and {snapshots} snapshots."
             )

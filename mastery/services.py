@@ -229,8 +229,7 @@ def mastery_records_apply_events(
     _upsert_records(record_rows, policy, now)
     _upsert_snapshots(snapshot_rows.values())
     if resized:
-        mastery_records_rescore(topic_pks=resized)
-        snapshots_rescore(topic_pks=resized)
+        topic_sizes_rescore(topic_pks=resized)
 
 
 def _snapshot_row(
@@ -294,6 +293,13 @@ def _upsert_snapshots(rows: Iterable[tuple]) -> None:
                     quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
                     mastery = EXCLUDED.mastery, exercises_done = EXCLUDED.exercises_done"""
         )
+
+
+def topic_sizes_rescore(*, topic_pks: Iterable[int]) -> tuple[int, int]:
+    """Completion divides by a topic's size: after it changes, bring the topics' records and
+    their history to the new one. Returns (records, snapshots) rewritten."""
+    topic_pks = list(topic_pks)
+    return mastery_records_rescore(topic_pks=topic_pks), snapshots_rescore(topic_pks=topic_pks)
 
 
 def snapshots_rescore(*, topic_pks: Iterable[int]) -> int:
