@@ -1,8 +1,65 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import factory
 
+from ingest.pipeline import ingest_batch
 from mastery.models import Cohort, Student, Topic, User
 
 PASSWORD = "correct-horse-battery-staple"
+
+# A valid payload of each event type.
+DEFAULT_PAYLOADS = {
+    "exercise.completed": {"exercise_id": "ex-1"},
+    "quiz.submitted": {"quiz_id": "q-1", "score": 8, "max_score": 10},
+    "code.reviewed": {"submission_id": "sub-1", "quality_score": 0.75},
+    "session.completed": {"duration_minutes": 30},
+}
+
+
+def iso(moment: datetime) -> str:
+    """`moment` as an ISO 8601 UTC string ending in "Z"."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_document(
+    event_type: str = "quiz.submitted",
+    *,
+    student_id: str = "s-1",
+    topic: str = "python.loops",
+    occurred_at: datetime | str | None = None,
+    event_id: str | None = None,
+    payload=None,
+    **payload_changes,
+) -> dict:
+    """One event document. `occurred_at` defaults to an hour ago (a string is kept as it is,
+    a datetime goes through `iso`); `payload` defaults to a copy of the type's
+    DEFAULT_PAYLOADS entry (empty for an unknown type); `payload_changes` are merged into it."""
+    when = datetime.now(UTC) - timedelta(hours=1) if occurred_at is None else occurred_at
+    body = dict(DEFAULT_PAYLOADS.get(event_type, {})) if payload is None else payload
+    if payload_changes:
+        body = {**body, **payload_changes}
+    return {
+        "event_id": event_id or f"event-{uuid.uuid4().hex}",
+        "event_type": event_type,
+        "student_id": student_id,
+        "topic": topic,
+        "occurred_at": when if isinstance(when, str) else iso(when),
+        "payload": body,
+    }
+
+
+def ingest_all(events, *, allow_duplicates: bool = False):
+    """Apply events through the real ingestion pipeline (source "http"). None may be
+    rejected; unless `allow_duplicates`, every one must be accepted."""
+    if not isinstance(events, list):
+        events = list(events)
+    result = ingest_batch(events, source="http")
+    if allow_duplicates:
+        assert result.rejected == [], result.rejected
+    else:
+        assert result.accepted == len(events), result.outcomes
+    return result
 
 
 class StudentFactory(factory.django.DjangoModelFactory):

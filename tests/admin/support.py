@@ -10,9 +10,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from ingest.pipeline import ingest_batch
 from mastery.models import Cohort, Student, Topic, User
-from tests.factories import CohortFactory, TopicFactory, UserFactory
+from tests.factories import CohortFactory, TopicFactory, UserFactory, event_document, ingest_all
 
 LOOPS = "python.loops"
 BASICS = "python.basics"
@@ -22,15 +21,14 @@ def learning_event(
     student_id: str, topic: str, event_type: str, payload: dict, *, days_ago: float = 0
 ) -> dict:
     """One valid event document, `days_ago` days (and a minute) before now."""
-    when = timezone.now() - timedelta(days=days_ago, minutes=1)
-    return {
-        "event_id": f"admin-{uuid.uuid4().hex}",
-        "event_type": event_type,
-        "student_id": student_id,
-        "topic": topic,
-        "occurred_at": when.isoformat().replace("+00:00", "Z"),
-        "payload": payload,
-    }
+    return event_document(
+        event_type,
+        student_id=student_id,
+        topic=topic,
+        occurred_at=timezone.now() - timedelta(days=days_ago, minutes=1),
+        event_id=f"admin-{uuid.uuid4().hex}",
+        payload=payload,
+    )
 
 
 def progress_events(
@@ -79,8 +77,7 @@ def progress_events(
 
 def seed(events: list[dict]) -> None:
     """Apply events through the real ingestion pipeline; every one must be accepted."""
-    result = ingest_batch(events, source="http")
-    assert result.accepted == len(events), result.outcomes
+    ingest_all(events)
 
 
 def seed_strong(student_id: str, topic: str = LOOPS) -> None:

@@ -7,8 +7,8 @@ from itertools import count
 
 from django.db import connection
 
-from ingest.pipeline import ingest_batch
 from mastery.models import Cohort, Student, User
+from tests.factories import event_document, ingest_all
 
 TARGET = "gdpr-target-4242"
 BYSTANDER = "bystander-5151"
@@ -16,10 +16,6 @@ TOPICS = ("algebra.basics", "python.loops", "sql.joins")
 TEXT_TYPES = ("character varying", "text", "character", "json", "jsonb", "ARRAY")
 
 _serial = count(1)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def learning_event(
@@ -38,14 +34,14 @@ def learning_event(
         "review": ("code.reviewed", {"submission_id": f"sub-{n}", "quality_score": 0.8}),
         "session": ("session.completed", {"duration_minutes": 25}),
     }[kind]
-    return {
-        "event_id": event_id or f"evt-{n:07d}",
-        "event_type": event_type,
-        "student_id": student_id,
-        "topic": topic,
-        "occurred_at": iso(occurred_at),
-        "payload": payload,
-    }
+    return event_document(
+        event_type,
+        student_id=student_id,
+        topic=topic,
+        occurred_at=occurred_at,
+        event_id=event_id or f"evt-{n:07d}",
+        payload=payload,
+    )
 
 
 def history_events(student_id: str, *, days: int = 4, now: datetime | None = None) -> list[dict]:
@@ -61,9 +57,7 @@ def history_events(student_id: str, *, days: int = 4, now: datetime | None = Non
 
 
 def ingest(events: list[dict]):
-    result = ingest_batch(events, source="http")
-    assert result.rejected == [], result.rejected
-    return result
+    return ingest_all(events, allow_duplicates=True)
 
 
 def table_row_counts() -> dict[str, int]:

@@ -22,18 +22,12 @@ from mastery.domain.formula import level_for
 from mastery.models import MasteryRecord, Snapshot, Student, Topic
 from mastery.policy import current_policy
 from mastery.services import mastery_records_rescore
-from tests.factories import TopicFactory
+from tests.factories import DEFAULT_PAYLOADS, TopicFactory, event_document, iso
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 TOPIC = "python.loops"
-DEFAULT_PAYLOADS = {
-    "exercise.completed": {"exercise_id": "ex-1"},
-    "quiz.submitted": {"quiz_id": "q-1", "score": 8, "max_score": 10},
-    "code.reviewed": {"submission_id": "sub-1", "quality_score": 0.75},
-    "session.completed": {"duration_minutes": 30},
-}
 _sequence = itertools.count(1)
 
 
@@ -41,10 +35,6 @@ def at(days_ago: int, hour: int = 12, minute: int = 0) -> datetime:
     """A UTC moment on the day `days_ago` days before NOW's day."""
     day = NOW.date() - timedelta(days=days_ago)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def event(
@@ -56,15 +46,15 @@ def event(
     event_id: str | None = None,
     **payload,
 ) -> dict:
-    when = at(1) if occurred_at is None else occurred_at
-    return {
-        "event_id": event_id or f"e-{next(_sequence):05d}",
-        "event_type": event_type,
-        "student_id": student,
-        "topic": topic,
-        "occurred_at": when if isinstance(when, str) else iso(when),
-        "payload": {**DEFAULT_PAYLOADS[event_type], **payload},
-    }
+    return event_document(
+        event_type,
+        student_id=student,
+        topic=topic,
+        occurred_at=at(1) if occurred_at is None else occurred_at,
+        event_id=event_id or f"e-{next(_sequence):05d}",
+        payload=dict(DEFAULT_PAYLOADS[event_type]),
+        **payload,
+    )
 
 
 def reordered_bytes(document: dict) -> bytes:
@@ -564,11 +554,9 @@ NO_TOTAL = event("exercise.completed", occurred_at=at(1), event_id="e-late", exe
 QUIZ_WITH_TOTAL = event(occurred_at=at(0, 9), event_id="e-quiz", exercises_total=2)
 
 
-@pytest.mark.parametrize(
-    "order", random.Random(2026).sample(list(itertools.permutations(range(len(REPORTS)))), 12)
-)
-def test_the_reported_total_is_the_latest_by_occurred_at_then_event_id(order):
-    reports = [
+def report_events() -> list[dict]:
+    """The exercise events of REPORTS, each reporting its exercises_total."""
+    return [
         event(
             "exercise.completed",
             occurred_at=when,
@@ -578,6 +566,13 @@ def test_the_reported_total_is_the_latest_by_occurred_at_then_event_id(order):
         )
         for when, eid, total in REPORTS
     ]
+
+
+@pytest.mark.parametrize(
+    "order", random.Random(2026).sample(list(itertools.permutations(range(len(REPORTS)))), 12)
+)
+def test_the_reported_total_is_the_latest_by_occurred_at_then_event_id(order):
+    reports = report_events()
     for index in order:
         ingest(reports[index])
     ingest(NO_TOTAL, QUIZ_WITH_TOTAL)
@@ -590,16 +585,7 @@ def test_the_reported_total_is_the_latest_by_occurred_at_then_event_id(order):
 
 
 def test_the_reported_total_within_one_batch_is_the_latest():
-    reports = [
-        event(
-            "exercise.completed",
-            occurred_at=when,
-            event_id=eid,
-            exercise_id=eid,
-            exercises_total=total,
-        )
-        for when, eid, total in REPORTS
-    ]
+    reports = report_events()
 
     ingest(*reversed(reports))
 

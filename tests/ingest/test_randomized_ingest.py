@@ -24,7 +24,7 @@ from ingest.pipeline import ingest_batch
 from mastery.domain.facts import PairEvent, reference_mastery
 from mastery.domain.formula import COMPONENTS
 from mastery.policy import current_policy
-from tests.factories import UserFactory
+from tests.factories import UserFactory, iso
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ class Generator:
         if self.rng.random() < 0.2:
             offset = timezone(timedelta(minutes=15 * self.rng.randint(-48, 56)))
             return moment.astimezone(offset).isoformat()
-        return moment.isoformat().replace("+00:00", "Z")
+        return iso(moment)
 
     def payload(self, event_type: str) -> dict:
         rng = self.rng

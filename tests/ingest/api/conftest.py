@@ -6,16 +6,9 @@ from itertools import count
 import pytest
 
 from mastery.models import User
-from tests.factories import CohortFactory, StudentFactory, UserFactory
+from tests.factories import CohortFactory, StudentFactory, UserFactory, event_document
 
 _event_ids = count(1)
-
-DEFAULT_PAYLOADS = {
-    "exercise.completed": {"exercise_id": "ex-1"},
-    "quiz.submitted": {"quiz_id": "q-1", "score": 8, "max_score": 10},
-    "code.reviewed": {"submission_id": "sub-1", "quality_score": 0.75},
-    "session.completed": {"duration_minutes": 30},
-}
 
 
 @pytest.fixture
@@ -23,14 +16,12 @@ def make_event():
     """`make_event(**overrides)`: a valid quiz event an hour old, with a fresh event_id."""
 
     def make(event_type: str = "quiz.submitted", **overrides) -> dict:
-        document = {
-            "event_id": f"http-{next(_event_ids)}",
-            "event_type": event_type,
-            "student_id": "s-http",
-            "topic": "python.loops",
-            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-            "payload": dict(DEFAULT_PAYLOADS.get(event_type, {})),
-        }
+        document = event_document(
+            event_type,
+            student_id="s-http",
+            occurred_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            event_id=f"http-{next(_event_ids)}",
+        )
         document.update(overrides)
         return document
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from ingest.consumer import ConsumerSettings, EventConsumer
 from ingest.models import LearningEvent
 from ingest.pipeline import ingest_batch
+from tests.factories import iso
 from tests.ingest.kafka.harness import (
     RecordingProducer,
     committed_offsets,
@@ -120,7 +121,7 @@ def _valid_quiz(rng: random.Random, now: datetime, **changes) -> dict:
         "event_type": "quiz.submitted",
         "student_id": "s-poison",
         "topic": "python.loops",
-        "occurred_at": (now - timedelta(hours=2)).isoformat().replace("+00:00", "Z"),
+        "occurred_at": iso(now - timedelta(hours=2)),
         "payload": {"quiz_id": "q7", "score": 8, "max_score": 10},
     }
     document.update(changes)

@@ -1,13 +1,13 @@
 """Shared builders for the mastery API tests: event documents, seeding, the visibility table."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import count
 
 from rest_framework.test import APIClient
 
-from ingest.pipeline import ingest_batch
 from mastery.models import Cohort, Student, Topic, User
+from tests.factories import event_document, ingest_all
 
 ROLES = ("anonymous", "student", "teacher", "admin", "service")
 AUTHENTICATED_ROLES = ROLES[1:]
@@ -39,27 +39,19 @@ def learning_event(
     event_id: str | None = None,
 ) -> dict:
     """One valid event document; `occurred_at` defaults to an hour ago."""
-    default_payloads = {
-        "exercise.completed": {"exercise_id": "ex-1"},
-        "quiz.submitted": {"quiz_id": "q-1", "score": 8, "max_score": 10},
-        "code.reviewed": {"submission_id": "sub-1", "quality_score": 0.75},
-        "session.completed": {"duration_minutes": 30},
-    }
-    when = occurred_at or datetime.now(UTC) - timedelta(hours=1)
-    return {
-        "event_id": event_id or f"api-test-{next(_event_ids)}",
-        "event_type": event_type,
-        "student_id": student_id,
-        "topic": topic,
-        "occurred_at": when.isoformat().replace("+00:00", "Z"),
-        "payload": default_payloads[event_type] if payload is None else payload,
-    }
+    return event_document(
+        event_type,
+        student_id=student_id,
+        topic=topic,
+        occurred_at=occurred_at,
+        event_id=event_id or f"api-test-{next(_event_ids)}",
+        payload=payload,
+    )
 
 
 def seed(*events: dict) -> None:
     """Apply events through the real ingestion pipeline; every one must be accepted."""
-    result = ingest_batch(list(events), source="http")
-    assert result.accepted == len(events), result.outcomes
+    ingest_all(events)
 
 
 @dataclass
