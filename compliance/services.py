@@ -8,6 +8,8 @@ wherever it is started.
 import hashlib
 import hmac
 import ipaddress
+import logging
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
@@ -24,6 +26,8 @@ from ingest.models import LearningEvent
 from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
 from mastery_project.correlation import correlation_id
 from mastery_project.errors import NotFound
+
+logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "mastery-engine.student-export"
 EXPORT_VERSION = 1
@@ -228,15 +232,6 @@ def student_export_stream(
     yield b"}"
 
 
-def student_export(
-    *, student: Student, actor: User | None, request: HttpRequest | None = None
-) -> dict:
-    """The export as a dict (the admin's download); the API and command stream instead."""
-    return orjson.loads(
-        b"".join(student_export_stream(student=student, actor=actor, request=request))
-    )
-
-
 # --- erasure -----------------------------------------------------------------------------
 
 
@@ -244,6 +239,15 @@ def student_hash(student_id: str) -> str:
     """Keyed hash of an external student id: stable, not reversible without the key."""
     key = settings.ERASURE_HASH_KEY.encode()
     return hmac.new(key, student_id.encode(), hashlib.sha256).hexdigest()
+
+
+def student_ref_for_missing(student_id: str) -> str:
+    """How a failed lookup names the student it asked for: an erased student's id must not
+    come back into the audit log, so it is recorded by its hash."""
+    hashed = student_hash(student_id)
+    if ErasureLedger.objects.filter(student_hash=hashed).exists():
+        return f"{ERASED_PREFIX}{hashed}"
+    return student_id
 
 
 def erased_before(student_ids: Iterable[str]) -> dict[str, datetime]:
@@ -343,10 +347,17 @@ def student_erase(
 
 
 def _ledger_file_append(hashed: str, erased_at: datetime) -> None:
+    """After the commit: the erasure has happened, so a failure here is logged loudly (the
+    table still refuses late events; only the restore safety net lacks this entry)."""
     path = settings.ERASURE_LEDGER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as ledger:
-        ledger.write(_dump({"student_hash": hashed, "erased_at": erased_at}) + b"\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as ledger:
+            ledger.write(_dump({"student_hash": hashed, "erased_at": erased_at}) + b"\n")
+            ledger.flush()
+            os.fsync(ledger.fileno())
+    except OSError:
+        logger.exception("erasure ledger file %s not written for %s", path, hashed)
 
 
 def erasures_reapply() -> tuple[int, list[str]]:

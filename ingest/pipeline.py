@@ -89,8 +89,7 @@ def ingest_batch(
     now = now or timezone.now()
     started = time.perf_counter()
     outcomes: list[ItemOutcome | None] = [None] * len(items)
-    first: dict[str, tuple[int, LearningEvent]] = {}
-    repeats: list[tuple[int, LearningEvent]] = []
+    parsed: list[tuple[int, LearningEvent]] = []
     for index, raw in enumerate(items):
         if not isinstance(raw, bytes | Mapping):
             message = "an event must be a JSON object"
@@ -101,46 +100,49 @@ def ingest_batch(
         except EventRejected as exc:
             outcomes[index] = ItemOutcome(index, exc.event_id, REJECTED, exc.code, exc.message)
             continue
-        if event.event_id in first:
-            repeats.append((index, event))
-        else:
-            first[event.event_id] = (index, event)
+        parsed.append((index, event))
     student_ids: set[str] = set()
     with transaction.atomic():
-        _refuse_erased(first, repeats, outcomes)
+        first: dict[str, tuple[int, LearningEvent]] = {}
+        repeats: list[tuple[int, LearningEvent]] = []
+        for index, event in _refuse_erased(parsed, outcomes):
+            if event.event_id in first:
+                repeats.append((index, event))
+            else:
+                first[event.event_id] = (index, event)
         if first:
             for index, event, status in _store(list(first.values()), source=source, now=now):
                 if status == ACCEPTED:
                     student_ids.add(event.student_id)
                 outcomes[index] = _outcome(index, event.event_id, status)
-            if repeats:
-                stored = _stored_hashes([event.event_id for _, event in repeats])
-                for index, event in repeats:
-                    same = stored.get(event.event_id) == event.content_hash
-                    outcomes[index] = _outcome(
-                        index, event.event_id, DUPLICATE if same else CONFLICT
-                    )
-    result = BatchResult([o for o in outcomes if o is not None], student_ids)
+        if repeats:
+            stored = _stored_hashes([event.event_id for _, event in repeats])
+            for index, event in repeats:
+                same = stored.get(event.event_id) == event.content_hash
+                outcomes[index] = _outcome(index, event.event_id, DUPLICATE if same else CONFLICT)
+    assert all(outcome is not None for outcome in outcomes), "every item has an outcome"
+    result = BatchResult(outcomes, student_ids)
     _observe(result, source=source, seconds=time.perf_counter() - started)
     return result
 
 
 def _refuse_erased(
-    first: dict[str, tuple[int, LearningEvent]],
-    repeats: list[tuple[int, LearningEvent]],
-    outcomes: list[ItemOutcome | None],
-) -> None:
-    """Events of an erased student that occurred before the erasure are never applied."""
-    erased = erased_before(event.student_id for _, event in first.values())
+    parsed: list[tuple[int, LearningEvent]], outcomes: list[ItemOutcome | None]
+) -> list[tuple[int, LearningEvent]]:
+    """Events of an erased student that occurred before the erasure are never applied;
+    returns the others. Runs inside the batch's transaction (see `erased_before`)."""
+    erased = erased_before(event.student_id for _, event in parsed)
     if not erased:
-        return
+        return parsed
+    kept = []
     message = "the student was erased after this event occurred"
-    for index, event in [*first.values(), *repeats]:
+    for index, event in parsed:
         at = erased.get(event.student_id)
         if at is not None and event.occurred_at <= at:
-            first.pop(event.event_id, None)
             outcomes[index] = ItemOutcome(index, event.event_id, REJECTED, ERASED, message)
-    repeats[:] = [(i, e) for i, e in repeats if outcomes[i] is None]
+        else:
+            kept.append((index, event))
+    return kept
 
 
 def _outcome(index: int, event_id: str, status: str) -> ItemOutcome:

@@ -24,7 +24,7 @@ def new_correlation_id() -> str:
 
 def accept_or_new(candidate: str | None) -> str:
     """The caller's id when it is a safe token, else a fresh one."""
-    if candidate and _VALID.match(candidate):
+    if candidate and _VALID.fullmatch(candidate):
         return candidate
     return new_correlation_id()
 

@@ -49,11 +49,6 @@ class NotFound(ApplicationError):
     code = "not_found"
 
 
-class Forbidden(ApplicationError):
-    status_code = status.HTTP_403_FORBIDDEN
-    code = "forbidden"
-
-
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
@@ -90,7 +85,6 @@ _DRF_CODES = {
     exceptions.MethodNotAllowed: ("method_not_allowed", status.HTTP_405_METHOD_NOT_ALLOWED),
     exceptions.NotAcceptable: ("not_acceptable", status.HTTP_406_NOT_ACCEPTABLE),
     exceptions.UnsupportedMediaType: ("unsupported_media_type", 415),
-    exceptions.Throttled: ("rate_limited", status.HTTP_429_TOO_MANY_REQUESTS),
 }
 
 

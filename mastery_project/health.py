@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 import mastery_project
 
@@ -48,7 +48,7 @@ CHECKS = {"postgres": check_postgres, "redis": check_redis, "kafka": check_kafka
 _executor = ThreadPoolExecutor(max_workers=6, thread_name_prefix="ready")
 
 
-@require_GET
+@require_safe
 def index(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
@@ -67,12 +67,12 @@ def index(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@require_safe
 def ready(request: HttpRequest) -> JsonResponse:
     started = time.monotonic()
     futures = {name: _executor.submit(check) for name, check in CHECKS.items()}

@@ -13,7 +13,7 @@ class StrictJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1) if stream is not None else b""
+        body = stream.read(limit + 1)
         if len(body) > limit:
             raise ParseError(f"The body is larger than {limit} bytes.")
         try:

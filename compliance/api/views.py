@@ -7,9 +7,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.services import student_consent_set, student_erase, student_export_stream
-from mastery import selectors
 from mastery.api.permissions import role_in
 from mastery.api.serializers import StrictSerializer
+from mastery.api.views import StudentAccessMixin
 from mastery.models import User
 
 
@@ -28,7 +28,7 @@ class ConsentOutput(serializers.Serializer):
     changed = serializers.BooleanField()
 
 
-class ComplianceStudentViewSet(viewsets.GenericViewSet):
+class ComplianceStudentViewSet(StudentAccessMixin, viewsets.GenericViewSet):
     """GDPR: erasure (admin), export and consent (the student itself, or an admin)."""
 
     lookup_field = "student_id"
@@ -47,7 +47,7 @@ class ComplianceStudentViewSet(viewsets.GenericViewSet):
     @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def export(self, request: Request, student_id: str) -> StreamingHttpResponse:
-        student = selectors.student_get_visible(request.user, student_id)
+        student = self.visible_student(request, student_id, action="gdpr.export", audit_found=False)
         response = StreamingHttpResponse(
             student_export_stream(student=student, actor=request.user, request=request),
             content_type="application/json",
@@ -60,7 +60,7 @@ class ComplianceStudentViewSet(viewsets.GenericViewSet):
     def consent(self, request: Request, student_id: str) -> Response:
         params = ConsentInput(data=request.data)
         params.is_valid(raise_exception=True)
-        student = selectors.student_get_visible(request.user, student_id)
+        student = self.visible_student(request, student_id, action="consent.set", audit_found=False)
         analytics = params.validated_data["analytics"]
         change = student_consent_set(
             student=student, analytics=analytics, actor=request.user, request=request

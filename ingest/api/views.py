@@ -57,7 +57,9 @@ class EventViewSet(viewsets.GenericViewSet):
             raise ValidationFailed(
                 'The body must be one event object or {"events": [...]}.', code="invalid_shape"
             )
-        single = "events" not in body
+        # A batch is exactly {"events": [...]}; any other object is one event (an event may
+        # carry extra fields, even one named "events").
+        single = set(body) != {"events"}
         items = [body] if single else body["events"]
         if not isinstance(items, list):
             raise ValidationFailed("events must be a list.", code="invalid_shape")

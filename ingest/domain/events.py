@@ -102,7 +102,10 @@ def _json_tree(value: Any) -> Any:
 
 def _load(raw: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> Any:
     if isinstance(raw, Mapping):
-        return _json_tree(raw)
+        try:
+            return _json_tree(raw)
+        except RecursionError:
+            raise EventRejected(INVALID_SHAPE, "the event is nested too deeply") from None
     if isinstance(raw, bytes | bytearray | memoryview | str):
         try:
             return orjson.loads(raw)

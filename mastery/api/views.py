@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from compliance.services import audit_log_write
+from compliance.services import audit_log_write, student_ref_for_missing
 from mastery import selectors
 from mastery.api import serializers as s
 from mastery.domain.formula import Components, breakdown, level_for, mastery_score
@@ -17,31 +17,44 @@ from mastery_project.ratelimit import rate_limited
 
 
 class StudentAccessMixin:
-    """Resolves a student the caller may see (404 otherwise) and audits the read either way."""
+    """Resolves a student the caller may see (404 otherwise) and audits the attempt either
+    way; `audit_found=False` when the service it hands over to audits the success itself."""
 
-    def audited(self, request: Request, student_id: str, *, action: str, fetch: Callable):
+    def audited(
+        self,
+        request: Request,
+        student_id: str,
+        *,
+        action: str,
+        fetch: Callable,
+        audit_found: bool = True,
+    ):
         try:
             found = fetch()
         except (NotFound, Http404):
             audit_log_write(
                 request=request,
                 action=action,
-                student_refs=[student_id],
+                student_refs=[student_ref_for_missing(student_id)],
                 resource=request.path,
                 outcome="not_found",
             )
             raise NotFound("No such student.", code="student_not_found") from None
-        audit_log_write(
-            request=request, action=action, student_refs=[student_id], resource=request.path
-        )
+        if audit_found:
+            audit_log_write(
+                request=request, action=action, student_refs=[student_id], resource=request.path
+            )
         return found
 
-    def visible_student(self, request: Request, student_id: str, *, action: str):
+    def visible_student(
+        self, request: Request, student_id: str, *, action: str, audit_found: bool = True
+    ):
         return self.audited(
             request,
             student_id,
             action=action,
             fetch=lambda: selectors.student_get_visible(request.user, student_id),
+            audit_found=audit_found,
         )
 
 

@@ -217,7 +217,6 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["default"], "level": "INFO", "propagate": False},
         "django.server": {"level": "WARNING"},
-        "kafka": {"level": "WARNING"},
     },
 }
 
