@@ -124,6 +124,9 @@ class Snapshot(models.Model):
     mastery = models.FloatField()
     # Distinct exercises done by then: lets completion follow a change of the topic's size.
     exercises_done = models.PositiveIntegerField(default=0)
+    # The pair's facts at the end of the day: a late event replays from the day before it,
+    # which stays exact after older events were purged (SPEC §6).
+    facts = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from django.db import connection, transaction
@@ -144,26 +144,49 @@ def _update_reported_totals(
     return changed
 
 
-def _pair_history(pairs: Sequence[Pair]) -> dict[Pair, list[PairEvent]]:
-    """Every stored event of the pairs: the replay a late event needs for its snapshots."""
+def _replay_bases(late: Mapping[Pair, date]) -> dict[Pair, tuple[PairFacts, list[PairEvent]]]:
+    """For each late pair: its facts at the end of the last snapshot day before the late
+    event's day, and its stored events after that day. Replaying those rebuilds the later
+    snapshots exactly, even after older events were purged, reading only what is needed.
+    (A pair without such a snapshot replays all its stored events.)"""
     from ingest.models import LearningEvent
 
-    history: dict[Pair, list[PairEvent]] = defaultdict(list)
+    pairs = list(late)
+    students, topics = [p[0] for p in pairs], [p[1] for p in pairs]
+    bases: dict[Pair, tuple[PairFacts, list[PairEvent]]] = {
+        pair: (PairFacts(), []) for pair in pairs
+    }
+    starts = {pair: datetime.min.replace(tzinfo=UTC) for pair in pairs}
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT DISTINCT ON (s.student_id, s.topic_id) s.student_id, s.topic_id, s.day,
+                    s.facts
+                FROM {SNAPSHOTS} s JOIN unnest(%s::bigint[], %s::bigint[], %s::date[])
+                    AS p(st, tp, d) ON s.student_id = p.st AND s.topic_id = p.tp AND s.day < p.d
+                WHERE s.facts <> '{{}}'::jsonb
+                ORDER BY s.student_id, s.topic_id, s.day DESC""",
+            [students, topics, [late[p] for p in pairs]],
+        )
+        for student_pk, topic_pk, day, facts in cursor.fetchall():
+            raw = orjson.loads(facts) if isinstance(facts, str) else facts
+            bases[(student_pk, topic_pk)] = (facts_from_record(raw), [])
+            starts[(student_pk, topic_pk)] = datetime.combine(
+                day + timedelta(days=1), datetime.min.time(), tzinfo=UTC
+            )
         cursor.execute(
             f"""SELECT e.student_id, e.topic_id, e.event_id, e.event_type, e.occurred_at, e.payload
                 FROM {LearningEvent._meta.db_table} e
-                JOIN unnest(%s::bigint[], %s::bigint[]) AS p(s, t)
-                  ON e.student_id = p.s AND e.topic_id = p.t""",
-            [[p[0] for p in pairs], [p[1] for p in pairs]],
+                JOIN unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS p(st, tp, since)
+                  ON e.student_id = p.st AND e.topic_id = p.tp AND e.occurred_at >= p.since""",
+            [students, topics, [starts[p] for p in pairs]],
         )
         for student_pk, topic_pk, event_id, event_type, occurred_at, payload in cursor:
             if isinstance(payload, str):
                 payload = orjson.loads(payload)
-            history[(student_pk, topic_pk)].append(
+            bases[(student_pk, topic_pk)][1].append(
                 PairEvent(event_id, event_type, occurred_at, payload)
             )
-    return history
+    return bases
 
 
 def mastery_records_apply_events(
@@ -219,11 +242,10 @@ def mastery_records_apply_events(
         record_rows.append((*pair, after, components, score))
 
     if late:
-        history = _pair_history(list(late))
-        for pair, first_day in late.items():
+        for pair, (base, events) in _replay_bases(late).items():
             total = topics[pair[1]].total(policy)
-            for day, facts in daily_states(PairFacts.empty(), history[pair], policy):
-                if day >= first_day:
+            for day, facts in daily_states(base, events, policy):
+                if day >= late[pair]:
                     snapshot_rows[(*pair, day)] = _snapshot_row(pair, day, facts, total, policy)
 
     _upsert_records(record_rows, policy, now)
@@ -235,7 +257,7 @@ def mastery_records_apply_events(
 def _snapshot_row(
     pair: Pair, day: date, facts: PairFacts, total: int, policy: ScoringPolicy
 ) -> tuple:
-    return (*pair, day, *_scored(facts, total, policy), len(facts.exercise_ids))
+    return (*pair, day, *_scored(facts, total, policy), len(facts.exercise_ids), facts)
 
 
 def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> None:
@@ -278,20 +300,25 @@ def _upsert_snapshots(rows: Iterable[tuple]) -> None:
             cursor,
             "incoming_snapshots",
             "student_id bigint, topic_id bigint, day date, completion float8, quiz float8,"
-            " quality float8, consistency float8, mastery float8, exercises_done int",
+            " quality float8, consistency float8, mastery float8, exercises_done int,"
+            " facts jsonb",
             (
-                (s, t, day, c.completion, c.quiz, c.quality, c.consistency, score, done)
-                for s, t, day, c, score, done in rows
+                (
+                    s, t, day, c.completion, c.quiz, c.quality, c.consistency, score, done,
+                    orjson.dumps(facts_to_record(facts)).decode(),
+                )
+                for s, t, day, c, score, done, facts in rows
             ),
-        )
+        )  # fmt: skip
         cursor.execute(
             f"""INSERT INTO {SNAPSHOTS} (student_id, topic_id, day, completion, quiz, quality,
-                    consistency, mastery, exercises_done)
+                    consistency, mastery, exercises_done, facts)
                 SELECT * FROM incoming_snapshots
                 ON CONFLICT (student_id, topic_id, day) DO UPDATE SET
                     completion = EXCLUDED.completion, quiz = EXCLUDED.quiz,
                     quality = EXCLUDED.quality, consistency = EXCLUDED.consistency,
-                    mastery = EXCLUDED.mastery, exercises_done = EXCLUDED.exercises_done"""
+                    mastery = EXCLUDED.mastery, exercises_done = EXCLUDED.exercises_done,
+                    facts = EXCLUDED.facts"""
         )
 
 

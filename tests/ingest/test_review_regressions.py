@@ -10,6 +10,7 @@ from compliance.models import AuditLog
 from compliance.services import student_erase, student_hash
 from ingest.models import LearningEvent
 from ingest.pipeline import ingest_batch
+from mastery.models import MasteryRecord, Snapshot
 from tests.factories import UserFactory, event_document, ingest_all
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +76,42 @@ def test_asking_for_an_erased_student_audits_its_hash_not_its_id(client_for):
     assert "s-erased-x" not in refs
     assert f"erased:{student_hash('s-erased-x')}" in refs
     assert "s-erased-x" not in json.dumps(list(AuditLog.objects.values("resource", "details")))
+
+
+def test_a_late_event_after_a_purge_rewrites_snapshots_from_the_full_history():
+    """Snapshots keep the pair's facts, so a replay does not need purged events."""
+    today = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    exercises = [
+        event_document(
+            "exercise.completed",
+            student_id="s-purged",
+            topic="t.purge",
+            occurred_at=today - timedelta(days=days_ago),
+            exercise_id=f"ex-{days_ago}",
+        )
+        for days_ago in (6, 5, 4, 0)
+    ]
+    ingest_all(exercises)
+    # What purge_expired does to events past the window: the facts stay in the record.
+    LearningEvent.objects.filter(occurred_at__lt=today - timedelta(days=3)).delete()
+    late = event_document(
+        "exercise.completed",
+        student_id="s-purged",
+        topic="t.purge",
+        occurred_at=today - timedelta(days=1),
+        exercise_id="ex-1",
+    )
+    ingest_all([late])
+
+    record = MasteryRecord.objects.get(student__student_id="s-purged")
+    latest = Snapshot.objects.filter(student__student_id="s-purged").latest("day")
+    assert record.completion == pytest.approx(0.5)  # 5 of the default 10
+    assert (latest.day, latest.completion, latest.mastery) == (
+        today.date(),
+        pytest.approx(0.5),
+        pytest.approx(record.mastery),
+    )
+    day_before = Snapshot.objects.get(
+        student__student_id="s-purged", day=(today - timedelta(days=1)).date()
+    )
+    assert day_before.completion == pytest.approx(0.4)
