@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
@@ -316,9 +317,11 @@ def student_erase(
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE {AuditLog._meta.db_table}
-                    SET student_ref = %s, resource = replace(resource, %s, %s)
+                    SET student_ref = %s, resource = regexp_replace(resource, %s, %s, 'g')
                     WHERE student_ref = %s""",
-                [ref, student_id, ref, student_id],
+                # Only where a path names a student (/students/<id>/, /student/<id>/): a
+                # short id such as "v1" must not mangle "/api/v1/…".
+                [ref, rf"(/students?/){re.escape(student_id)}(/|$)", rf"\1{ref}\2", student_id],
             )
             counts["audit_entries_pseudonymised"] = cursor.rowcount
             if logins:
@@ -367,10 +370,14 @@ def erasures_reapply() -> tuple[int, list[str]]:
     if not path.exists():
         return 0, []
     entries = {}
-    for line in path.read_bytes().splitlines():
-        if line.strip():
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
             item = orjson.loads(line)
-            entries[item["student_hash"]] = datetime.fromisoformat(item["erased_at"])
+            entries[str(item["student_hash"])] = datetime.fromisoformat(item["erased_at"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}, line {number}: not a ledger entry ({exc})") from None
     for hashed, at in entries.items():
         ErasureLedger.objects.update_or_create(student_hash=hashed, defaults={"erased_at": at})
     again = [

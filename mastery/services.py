@@ -329,20 +329,22 @@ def topic_sizes_rescore(*, topic_pks: Iterable[int]) -> tuple[int, int]:
     return mastery_records_rescore(topic_pks=topic_pks), snapshots_rescore(topic_pks=topic_pks)
 
 
-def snapshots_rescore(*, topic_pks: Iterable[int]) -> int:
-    """Follow a change of the topics' size through their history: completion (and so
-    mastery) of every snapshot is recomputed from its stored exercise count.
-
-    Rare (a topic's effective size changes once or twice in its life) and done in chunks.
+def snapshots_rescore(*, topic_pks: Iterable[int] | None = None) -> int:
+    """Follow a change of the topics' size (or, for every topic, of the weights) through
+    their history: completion and mastery of each snapshot are recomputed from its stored
+    exercise count and components. Rare, and done in chunks.
     """
     policy = current_policy()
-    topics = topic_states(topic_pks)
-    rewritten = 0
-    snapshots = (
-        Snapshot.objects.filter(topic_id__in=list(topics))
-        .values_list("id", "topic_id", "exercises_done", "quiz", "quality", "consistency")
-        .order_by("id")
+    snapshots = Snapshot.objects.all()
+    if topic_pks is not None:
+        snapshots = snapshots.filter(topic_id__in=list(topic_pks))
+    topics = topic_states(
+        topic_pks if topic_pks is not None else Topic.objects.values_list("pk", flat=True)
     )
+    rewritten = 0
+    snapshots = snapshots.values_list(
+        "id", "topic_id", "exercises_done", "quiz", "quality", "consistency"
+    ).order_by("id")
     ids, completions, masteries = [], [], []
     for pk, topic_pk, done, quiz, quality, consistency in snapshots.iterator(chunk_size=5000):
         completion = min(1.0, done / topics[topic_pk].total(policy))

@@ -1,7 +1,9 @@
 import re
 from pathlib import Path
 
-from compliance.models import AUDIT_ACTIONS
+from compliance.models import AUDIT_ACTIONS, AuditLog
+from compliance.services import audit_log_write, student_erase, student_hash
+from tests.factories import StudentFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 # Audit actions are dotted names ("mastery.query"); argparse's action="store_true" is not.
@@ -15,3 +17,12 @@ def test_the_admin_action_filter_offers_every_action_the_code_audits():
             written |= set(WRITTEN.findall(source.read_text()))
     assert written, "the pattern still finds the audit calls"
     assert written <= set(AUDIT_ACTIONS), written - set(AUDIT_ACTIONS)
+
+
+def test_erasure_rewrites_only_whole_path_segments_of_audited_resources(db):
+    StudentFactory(student_id="v1")
+    audit_log_write(request=None, action="student.retrieve", student_refs=["v1"],
+                    resource="/api/v1/students/v1/")  # fmt: skip
+    student_erase(student_id="v1", actor=None)
+    entry = AuditLog.objects.filter(action="student.retrieve").get()
+    assert entry.resource == f"/api/v1/students/erased:{student_hash('v1')}/"

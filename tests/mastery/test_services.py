@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from ingest.pipeline import ingest_batch
-from mastery.models import Cohort, MasteryRecord, Student, User
+from mastery.models import Cohort, MasteryRecord, Snapshot, Student, User
 from mastery.policy import current_policy
 from mastery.services import account_create_or_update, mastery_records_rescore
 from tests.factories import CohortFactory, StudentFactory, UserFactory
@@ -238,6 +238,7 @@ def test_rescore_command_brings_only_stale_records_to_a_new_policy_in_chunks():
         out = io.StringIO()
         call_command("rescore_mastery", stdout=out)
         assert out.getvalue().startswith("7 records rescored")
+        assert "7 snapshots rescored" in out.getvalue()
         assert mastery_records_rescore(only_stale=True, chunk=3) == 0
         assert mastery_records_rescore(chunk=3) == 7
         new_hash = current_policy().policy_hash
@@ -246,6 +247,8 @@ def test_rescore_command_brings_only_stale_records_to_a_new_policy_in_chunks():
     assert set(records.values_list("policy_hash", flat=True)) == {new_hash}
     # 0.7 * 0.6 quiz + 0.1 * (1/14) consistency
     assert set(records.values_list("mastery", flat=True)) == {round(0.42 + 0.1 / 14, 4)}
+    history = Snapshot.objects.filter(topic__slug="t.rescore")
+    assert set(history.values_list("mastery", flat=True)) == {round(0.42 + 0.1 / 14, 4)}
 
 
 def test_create_account_takes_several_cohorts_after_one_flag_or_repeated_flags():

@@ -28,7 +28,10 @@ class Command(BaseCommand):
                 sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.write(b"\n")
             return
-        with open(output, "wb") as target:
-            for chunk in chunks:
-                target.write(chunk)
+        try:
+            with open(output, "wb") as target:
+                for chunk in chunks:
+                    target.write(chunk)
+        except OSError as exc:
+            raise CommandError(f"cannot write {output}: {exc.strerror}") from exc
         self.stderr.write(f"export of {student_id} written to {output}")

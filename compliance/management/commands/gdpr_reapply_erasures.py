@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from compliance.services import erasures_reapply
 
@@ -7,5 +7,8 @@ class Command(BaseCommand):
     help = "After a database restore: reload the erasure ledger file and erase again."
 
     def handle(self, *args, **options) -> None:
-        entries, again = erasures_reapply()
+        try:
+            entries, again = erasures_reapply()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"{entries} ledger entries loaded; {len(again)} students erased again")

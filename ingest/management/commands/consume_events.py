@@ -1,10 +1,12 @@
 import signal
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
 from ingest.consumer import ConsumerSettings, EventConsumer
+
+MAX_BATCH_SIZE = 100_000  # librdkafka's consume() limit is 1,000,000; memory says less
 
 
 class Command(BaseCommand):
@@ -24,8 +26,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, max_messages, idle_exit, batch_size, metrics_port, **options) -> None:
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+        if max_messages is not None and max_messages < 1:
+            raise CommandError("--max-messages must be at least 1")
+        if idle_exit is not None and idle_exit <= 0:
+            raise CommandError("--idle-exit must be positive")
+        if not 0 <= metrics_port <= 65535:
+            raise CommandError("--metrics-port must be a TCP port (0: none)")
         if metrics_port:
-            start_http_server(metrics_port, addr=settings.KAFKA_CONSUMER_METRICS_ADDR)
+            try:
+                start_http_server(metrics_port, addr=settings.KAFKA_CONSUMER_METRICS_ADDR)
+            except OSError as exc:
+                raise CommandError(f"metrics port {metrics_port}: {exc.strerror}") from exc
         consumer = EventConsumer(
             ConsumerSettings(
                 bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ingest.synthetic import synthetic_events
 from mastery.models import Topic
 
+MAX_STUDENTS = 1_000_000
 DEFAULT_TOPICS = [f"course.topic-{n}" for n in range(1, 9)]
 
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, count, students, rate, days, seed, **options) -> None:
         if count < 1 or students < 1 or (rate is not None and rate <= 0) or days < 1:
             raise CommandError("--count, --students, --rate and --days must be positive")
+        if students > MAX_STUDENTS:
+            raise CommandError(f"--students at most {MAX_STUDENTS:,}")
         if days > settings.RETENTION_EVENTS_DAYS:
             raise CommandError(f"--days beyond retention ({settings.RETENTION_EVENTS_DAYS})")
         width = max(3, len(str(students)))
