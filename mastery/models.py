@@ -4,15 +4,11 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Now
 
-STUDENT_ID_VALIDATOR = RegexValidator(
-    r"\A[A-Za-z0-9._:@-]{1,64}\Z", "1-64 characters of letters, digits and . _ : @ -"
-)
-TOPIC_SLUG_VALIDATOR = RegexValidator(
-    r"\A[a-z0-9._-]{1,100}\Z", "1-100 characters of a-z 0-9 . _ -"
-)
-COHORT_ID_VALIDATOR = RegexValidator(
-    r"\A[A-Za-z0-9._:@-]{1,64}\Z", "1-64 characters of letters, digits and . _ : @ -"
-)
+from mastery.domain import ids
+
+STUDENT_ID_VALIDATOR = RegexValidator(rf"\A{ids.STUDENT_ID}\Z", ids.STUDENT_ID_RULE)
+TOPIC_SLUG_VALIDATOR = RegexValidator(rf"\A{ids.TOPIC_SLUG}\Z", ids.TOPIC_SLUG_RULE)
+COHORT_ID_VALIDATOR = RegexValidator(rf"\A{ids.COHORT_ID}\Z", ids.COHORT_ID_RULE)
 
 
 class Student(models.Model):

@@ -10,6 +10,7 @@ from compliance.services import student_consent_set, student_erase, student_expo
 from mastery.api.permissions import role_in
 from mastery.api.serializers import StrictSerializer
 from mastery.api.views import StudentAccessMixin
+from mastery.domain import ids
 from mastery.models import User
 
 
@@ -32,7 +33,7 @@ class ComplianceStudentViewSet(StudentAccessMixin, viewsets.GenericViewSet):
     """GDPR: erasure (admin), export and consent (the student itself, or an admin)."""
 
     lookup_field = "student_id"
-    lookup_value_regex = r"[A-Za-z0-9._:@-]{1,64}"
+    lookup_value_regex = ids.STUDENT_ID
 
     def get_permissions(self):
         if self.action == "destroy":

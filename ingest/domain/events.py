@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from mastery.domain import ids
 from mastery.domain.facts import (
     CODE_REVIEWED,
     EVENT_TYPES,
@@ -49,8 +50,8 @@ REJECTION_CODES = (
 )
 
 ID_MAX_LENGTH = 100
-STUDENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
-TOPIC_PATTERN = re.compile(r"[a-z0-9._-]{1,100}")
+STUDENT_ID_PATTERN = re.compile(ids.STUDENT_ID)
+TOPIC_PATTERN = re.compile(ids.TOPIC_SLUG)
 OCCURRED_AT_MAX_LENGTH = 64
 EXERCISES_TOTAL_MAX = 100_000
 DURATION_MINUTES_MAX = 1440 * 7
@@ -260,8 +261,8 @@ def parse_event(
     if event_type not in EVENT_TYPES:
         raise top.reject(UNKNOWN_EVENT_TYPE, f"unknown event_type {event_type[:100]!r}")
 
-    student_id = top.matching("student_id", STUDENT_ID_PATTERN, "1-64 of [A-Za-z0-9._:@-]")
-    topic = top.matching("topic", TOPIC_PATTERN, "1-100 of [a-z0-9._-]")
+    student_id = top.matching("student_id", STUDENT_ID_PATTERN, ids.STUDENT_ID_RULE)
+    topic = top.matching("topic", TOPIC_PATTERN, ids.TOPIC_SLUG_RULE)
     occurred_at = _occurred_at(top)
 
     payload = top.required("payload")

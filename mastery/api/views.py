@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from compliance.services import audit_log_write, student_ref_for_missing
 from mastery import selectors
 from mastery.api import serializers as s
+from mastery.domain import ids
 from mastery.domain.formula import Components, breakdown, level_for, mastery_score
 from mastery.policy import current_policy
 from mastery_project.errors import NotFound
@@ -96,7 +97,7 @@ class StudentViewSet(StudentAccessMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.StudentSerializer
     lookup_field = "student_id"
-    lookup_value_regex = r"[A-Za-z0-9._:@-]{1,64}"
+    lookup_value_regex = ids.STUDENT_ID
 
     def get_queryset(self):
         return selectors.student_list(
@@ -122,7 +123,7 @@ class StudentViewSet(StudentAccessMixin, viewsets.ReadOnlyModelViewSet):
 class TopicViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.TopicSerializer
     lookup_field = "slug"
-    lookup_value_regex = r"[a-z0-9._-]{1,100}"
+    lookup_value_regex = ids.TOPIC_SLUG
 
     def get_queryset(self):
         return selectors.topic_list()
@@ -137,7 +138,7 @@ class TopicViewSet(viewsets.ReadOnlyModelViewSet):
 class CohortViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.CohortSerializer
     lookup_field = "cohort_id"
-    lookup_value_regex = r"[A-Za-z0-9._:@-]{1,64}"
+    lookup_value_regex = ids.COHORT_ID
 
     def get_queryset(self):
         return selectors.cohort_list(self.request.user)
