@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Avg, Count, Prefetch, Q, QuerySet
+from django.db.models import Avg, Count, FloatField, Prefetch, QuerySet
+from django.db.models.expressions import RawSQL
 
 from mastery.domain.facts import effective_exercises_total
 from mastery.domain.formula import level_for
@@ -81,19 +82,32 @@ def topic_exercises_total(topic: Topic) -> int:
     )
 
 
+# Mean over the cohort's consenting students of each one's overall mastery (the mean over
+# its topics, SPEC §2.1): a student with many topics weighs no more than one with few.
+# Table names come from model _meta; the SQL takes no value from a request.
+_COHORT_MEAN = RawSQL(  # noqa: S611
+    f"""SELECT avg(overall) FROM (
+            SELECT avg(r.mastery) AS overall
+            FROM {MasteryRecord._meta.db_table} r
+            JOIN {Cohort.students.through._meta.db_table} m ON m.student_id = r.student_id
+            JOIN {Student._meta.db_table} s ON s.id = r.student_id
+            WHERE m.cohort_id = {Cohort._meta.db_table}.id AND s.analytics_consent
+            GROUP BY r.student_id) AS per_student""",  # noqa: S608
+    [],
+    output_field=FloatField(),
+)
+
+
 def cohort_list(user: User) -> QuerySet[Cohort]:
     """Cohorts with their size and, for teachers, admins and services, mean mastery.
 
-    The mean is over the mastery records of students with analytics consent. A student
+    The mean is over the overall mastery of students with analytics consent. A student
     sees its own cohorts but no statistics: with two classmates, a mean would reveal one.
     """
     cohorts = cohorts_visible_to(user).annotate(student_count=Count("students", distinct=True))
     if user.role == User.Role.STUDENT:
         return cohorts.order_by("cohort_id")
-    consented = Q(students__analytics_consent=True)
-    return cohorts.annotate(
-        mean_mastery=Avg("students__records__mastery", filter=consented)
-    ).order_by("cohort_id")
+    return cohorts.annotate(mean_mastery=_COHORT_MEAN).order_by("cohort_id")
 
 
 @dataclass(frozen=True)
