@@ -392,30 +392,30 @@ def erasures_reapply() -> tuple[int, list[str]]:
 # --- retention ---------------------------------------------------------------------------
 
 
+def retention_days() -> dict[str, int]:
+    """Each kind's retention window in days, from settings (SPEC §6)."""
+    return {
+        "events": settings.RETENTION_EVENTS_DAYS,
+        "snapshots": settings.RETENTION_SNAPSHOTS_DAYS,
+        "audit_log": settings.RETENTION_AUDIT_DAYS,
+        "batch_jobs": settings.RETENTION_BATCH_JOBS_DAYS,
+    }
+
+
 def _expired_kinds(now: datetime) -> dict[str, tuple[str, str, list]]:
     """kind -> (table, condition, params) of the rows past their window (SPEC §6)."""
     from django_tasks_db.models import DBTaskResult
 
+    days = retention_days()
+    cutoff = {kind: now - timedelta(days=n) for kind, n in days.items()}
     return {
-        "events": (
-            LearningEvent._meta.db_table,
-            "occurred_at < %s",
-            [now - timedelta(days=settings.RETENTION_EVENTS_DAYS)],
-        ),
-        "snapshots": (
-            Snapshot._meta.db_table,
-            "day < %s",
-            [(now - timedelta(days=settings.RETENTION_SNAPSHOTS_DAYS)).date()],
-        ),
-        "audit_log": (
-            AuditLog._meta.db_table,
-            "created_at < %s",
-            [now - timedelta(days=settings.RETENTION_AUDIT_DAYS)],
-        ),
+        "events": (LearningEvent._meta.db_table, "occurred_at < %s", [cutoff["events"]]),
+        "snapshots": (Snapshot._meta.db_table, "day < %s", [cutoff["snapshots"].date()]),
+        "audit_log": (AuditLog._meta.db_table, "created_at < %s", [cutoff["audit_log"]]),
         "batch_jobs": (
             DBTaskResult._meta.db_table,
             "finished_at IS NOT NULL AND finished_at < %s",
-            [now - timedelta(days=settings.RETENTION_BATCH_JOBS_DAYS)],
+            [cutoff["batch_jobs"]],
         ),
     }
 

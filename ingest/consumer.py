@@ -10,6 +10,7 @@ blocks its partition. `stop()` (the signal handlers) lets the batch in hand fini
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -250,9 +251,7 @@ class EventConsumer:
         for index, value in enumerate(values):
             try:
                 single = self.ingest([value], source="kafka").outcomes[0]
-                outcomes.append(
-                    ItemOutcome(index, single.event_id, single.status, single.code, single.message)
-                )
+                outcomes.append(dataclasses.replace(single, index=index))
             except (OperationalError, InterfaceError):
                 db_connection.close()
                 raise

@@ -67,6 +67,13 @@ class Topic(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    @property
+    def reported(self) -> tuple | None:
+        """(occurred_at, event_id, total) of the latest report, the form the domain uses."""
+        if self.reported_exercises_total is None:
+            return None
+        return (self.reported_at, self.reported_event_id, self.reported_exercises_total)
+
 
 class Cohort(models.Model):
     cohort_id = models.CharField(max_length=64, unique=True, validators=[COHORT_ID_VALIDATOR])

@@ -72,13 +72,8 @@ def topic_list() -> QuerySet[Topic]:
 
 def topic_exercises_total(topic: Topic) -> int:
     """The size completion divides by: an admin's value, else the latest reported, else default."""
-    reported = (
-        (topic.reported_at, topic.reported_event_id, topic.reported_exercises_total)
-        if topic.reported_exercises_total is not None
-        else None
-    )
     return effective_exercises_total(
-        topic.exercises_total, reported, current_policy().default_exercises_total
+        topic.exercises_total, topic.reported, current_policy().default_exercises_total
     )
 
 

@@ -99,13 +99,10 @@ class TopicState:
 
 
 def topic_states(topic_pks: Iterable[int]) -> dict[int, TopicState]:
-    rows = Topic.objects.filter(pk__in=list(topic_pks)).values_list(
-        "pk", "exercises_total", "reported_exercises_total", "reported_at", "reported_event_id"
+    topics = Topic.objects.filter(pk__in=list(topic_pks)).only(
+        "exercises_total", "reported_exercises_total", "reported_at", "reported_event_id"
     )
-    return {
-        pk: TopicState(pk, admin, (at, event_id, reported) if reported is not None else None)
-        for pk, admin, reported, at, event_id in rows
-    }
+    return {t.pk: TopicState(t.pk, t.exercises_total, t.reported) for t in topics}
 
 
 def _scored(facts: PairFacts, total: int, policy: ScoringPolicy) -> tuple[Components, float]:

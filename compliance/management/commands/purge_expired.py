@@ -1,7 +1,6 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from compliance.services import expired_purge
+from compliance.services import expired_purge, retention_days
 
 
 class Command(BaseCommand):
@@ -11,12 +10,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="count, delete nothing")
 
     def handle(self, *args, dry_run: bool, **options) -> None:
-        windows = {
-            "events": settings.RETENTION_EVENTS_DAYS,
-            "snapshots": settings.RETENTION_SNAPSHOTS_DAYS,
-            "audit_log": settings.RETENTION_AUDIT_DAYS,
-            "batch_jobs": settings.RETENTION_BATCH_JOBS_DAYS,
-        }
+        windows = retention_days()
         verb = "would delete" if dry_run else "deleted"
         for kind, count in expired_purge(dry_run=dry_run).items():
             self.stdout.write(f"{kind:<10} {verb} {count} (older than {windows[kind]} days)")
