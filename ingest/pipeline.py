@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from compliance.services import erased_before
 from ingest import metrics
-from ingest.domain.events import EventRejected, LearningEvent, parse_event
+from ingest.domain.events import INVALID_SHAPE, EventRejected, LearningEvent, parse_event
 from ingest.models import LearningEvent as InboxRow
 from mastery.domain.facts import PairEvent
 from mastery.models import Student, Topic
@@ -49,6 +49,7 @@ class ItemOutcome:
 @dataclass
 class BatchResult:
     outcomes: list[ItemOutcome]
+    # Students whose state changed: what a cache of derived data must invalidate.
     student_ids: set[str] = field(default_factory=set)
 
     def count(self, status: str) -> int:
@@ -93,7 +94,7 @@ def ingest_batch(
     for index, raw in enumerate(items):
         if not isinstance(raw, bytes | Mapping):
             message = "an event must be a JSON object"
-            outcomes[index] = ItemOutcome(index, None, REJECTED, "invalid_shape", message)
+            outcomes[index] = ItemOutcome(index, None, REJECTED, INVALID_SHAPE, message)
             continue
         try:
             event = parse_event(raw, now=now, retention_days=settings.RETENTION_EVENTS_DAYS)
@@ -115,11 +116,10 @@ def ingest_batch(
                 if status == ACCEPTED:
                     student_ids.add(event.student_id)
                 outcomes[index] = _outcome(index, event.event_id, status)
-        if repeats:
-            stored = _stored_hashes([event.event_id for _, event in repeats])
-            for index, event in repeats:
-                same = stored.get(event.event_id) == event.content_hash
-                outcomes[index] = _outcome(index, event.event_id, DUPLICATE if same else CONFLICT)
+        if repeats:  # judged against what the batch's first occurrence left stored
+            known, _ = _classify_known(repeats)
+            for index, event, status in known:
+                outcomes[index] = _outcome(index, event.event_id, status)
     assert all(outcome is not None for outcome in outcomes), "every item has an outcome"
     result = BatchResult(outcomes, student_ids)
     _observe(result, source=source, seconds=time.perf_counter() - started)
