@@ -7,11 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.services import student_consent_set, student_erase, student_export_stream
-from mastery.api.permissions import role_in
-from mastery.api.serializers import StrictSerializer
 from mastery.api.views import StudentAccessMixin
 from mastery.domain import ids
 from mastery.models import User
+from mastery_project.access import role_in
+from mastery_project.serializers import StrictSerializer
 
 
 class ConsentInput(StrictSerializer):

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from ingest.domain.events import MAX_BATCH
 from ingest.models import LearningEvent
 from ingest.pipeline import CONFLICT, ingest_batch
-from mastery.api.permissions import IsServiceOrAdmin
+from mastery_project.access import IsServiceOrAdmin
 from mastery_project.errors import ApplicationError, Conflict, ValidationFailed
 
 

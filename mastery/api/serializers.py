@@ -2,17 +2,7 @@ from rest_framework import serializers
 
 from mastery.api.fields import UnitIntervalField, student_id_field, topic_field
 from mastery.models import Cohort, Student, Topic
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses unknown keys, so a typo is an error rather than silently ignored."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
-        return super().to_internal_value(data)
+from mastery_project.serializers import StrictSerializer
 
 
 class MasteryQueryInput(StrictSerializer):

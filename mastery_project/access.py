@@ -1,3 +1,6 @@
+"""Who may do what through the API: the role permission, and (below) the one lookup of a
+student the caller may see, audited whether it is found or refused."""
+
 from rest_framework.permissions import BasePermission
 
 from mastery.models import User
