@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 # The actions the engine audits, for filtering; keep in step with the callers of
-# `compliance.services.audit_log_write` (a test checks the code writes no other).
+# `compliance.services.audit.audit_log_write` (a test checks the code writes no other).
 AUDIT_ACTIONS = (
     "mastery.query",
     "student.list",

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from mastery.admin import AuditedReads, ChoicesFilter, RoleAccess
 from mastery.domain.facts import EVENT_TYPES
 
@@ -20,8 +20,8 @@ class EventTypeFilter(ChoicesFilter):
         return [(event_type, event_type) for event_type in EVENT_TYPES]
 
 
-@admin.register(LearningEvent)
-class LearningEventAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
+@admin.register(InboxEvent)
+class InboxEventAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
     audit_list_action = "admin.event.list"
     audit_view_action = "admin.event.view"
     list_display = ("event_id", "event_type", "student", "topic", "occurred_at", "source")
@@ -45,5 +45,5 @@ class LearningEventAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[LearningEvent]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[InboxEvent]:
         return super().get_queryset(request).select_related("student", "topic")

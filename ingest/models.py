@@ -4,8 +4,12 @@ from django.db import models
 from mastery.models import Student, Topic
 
 
-class LearningEvent(models.Model):
-    """The inbox: every accepted event, once. `event_id` is unique forever (xAPI semantics)."""
+class InboxEvent(models.Model):
+    """The inbox: every accepted event, once. `event_id` is unique forever (xAPI semantics).
+
+    Named apart from the domain's `ingest.domain.events.LearningEvent` (a parsed, valid
+    event); the table keeps its first name.
+    """
 
     class Source(models.TextChoices):
         KAFKA = "kafka", "Kafka"
@@ -23,6 +27,8 @@ class LearningEvent(models.Model):
     received_at = models.DateTimeField()
 
     class Meta:
+        db_table = "ingest_learningevent"
+        verbose_name = "learning event"
         indexes = [
             models.Index(fields=["student", "topic", "occurred_at"], name="event_pair_time"),
             # Events arrive roughly in time order: a BRIN index serves the retention purge

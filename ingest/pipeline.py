@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from compliance.services import erased_before
+from compliance.services.erasure import erased_before
 from ingest import metrics
 from ingest.domain.events import INVALID_SHAPE, EventRejected, LearningEvent, parse_event
-from ingest.models import LearningEvent as InboxRow
+from ingest.models import InboxEvent
+from ingest.selectors import pair_events_since
 from mastery.domain.facts import PairEvent
 from mastery.models import Student, Topic
 from mastery.services import mastery_records_apply_events
@@ -164,7 +165,7 @@ def _observe(result: BatchResult, *, source: str, seconds: float) -> None:
 def _stored_hashes(event_ids: list[str]) -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT event_id, content_hash FROM {InboxRow._meta.db_table} "
+            f"SELECT event_id, content_hash FROM {InboxEvent._meta.db_table} "
             "WHERE event_id = ANY(%s::varchar[])",
             [event_ids],
         )
@@ -225,7 +226,7 @@ def _store(
             ),
         )  # fmt: skip
         cursor.execute(
-            f"""INSERT INTO {InboxRow._meta.db_table} (event_id, event_type, student_id, topic_id,
+            f"""INSERT INTO {InboxEvent._meta.db_table} (event_id, event_type, student_id, topic_id,
                     occurred_at, payload, content_hash, source, received_at)
                 SELECT event_id, event_type, student_id, topic_id, occurred_at, payload,
                     content_hash, %s, %s FROM incoming_events
@@ -252,7 +253,9 @@ def _store(
     # Bumping activity locks the students' rows (in pk order) first, so two writers of the
     # same student apply one after the other, even to a record that does not exist yet.
     _bump_activity(latest_by_student)
-    mastery_records_apply_events(events_by_pair=events_by_pair, now=now)
+    mastery_records_apply_events(
+        events_by_pair=events_by_pair, now=now, stored_events=pair_events_since
+    )
     return results
 
 

@@ -25,8 +25,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
-from compliance import services as compliance_services
-from compliance.services import audit_log_write
+from compliance.services import erasure as compliance_erasure
+from compliance.services import export as compliance_export
+from compliance.services.audit import audit_log_write
 from mastery import admin_selectors
 from mastery.domain.formula import COMPONENTS, LEVELS, level_for
 from mastery.models import Cohort, MasteryRecord, Student, Topic, User
@@ -360,7 +361,7 @@ class StudentAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
     def _export_documents(request: HttpRequest, students: list[Student]):
         """The API's streamed document for one student; `{"students": [...]}` for several."""
         if len(students) == 1:
-            yield from compliance_services.student_export_stream(
+            yield from compliance_export.student_export_stream(
                 student=students[0], actor=request.user, request=request
             )
             return
@@ -368,7 +369,7 @@ class StudentAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
         for position, student in enumerate(students):
             if position:
                 yield b","
-            yield from compliance_services.student_export_stream(
+            yield from compliance_export.student_export_stream(
                 student=student, actor=request.user, request=request
             )
         yield b"]}"
@@ -395,7 +396,7 @@ class StudentAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
         erased, totals = [], Counter()
         for student in students:
             try:
-                counts = compliance_services.student_erase(
+                counts = compliance_erasure.student_erase(
                     student_id=student.student_id, actor=request.user, request=request
                 )
             except NotFound:

@@ -1,7 +1,7 @@
 """Writes of the mastery app. Keyword-only, transactional, named `<entity>_<action>`."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -141,13 +141,17 @@ def _update_reported_totals(
     return changed
 
 
-def _replay_bases(late: Mapping[Pair, date]) -> dict[Pair, tuple[PairFacts, list[PairEvent]]]:
+StoredEvents = Callable[[Mapping[Pair, datetime]], Mapping[Pair, list[PairEvent]]]
+"""Reads each pair's stored events that occurred at or after its instant (ingest owns them)."""
+
+
+def _replay_bases(
+    late: Mapping[Pair, date], stored_events: StoredEvents
+) -> dict[Pair, tuple[PairFacts, list[PairEvent]]]:
     """For each late pair: its facts at the end of the last snapshot day before the late
     event's day, and its stored events after that day. Replaying those rebuilds the later
     snapshots exactly, even after older events were purged, reading only what is needed.
     (A pair without such a snapshot replays all its stored events.)"""
-    from ingest.models import LearningEvent
-
     pairs = list(late)
     students, topics = [p[0] for p in pairs], [p[1] for p in pairs]
     bases: dict[Pair, tuple[PairFacts, list[PairEvent]]] = {
@@ -170,31 +174,24 @@ def _replay_bases(late: Mapping[Pair, date]) -> dict[Pair, tuple[PairFacts, list
             starts[(student_pk, topic_pk)] = datetime.combine(
                 day + timedelta(days=1), datetime.min.time(), tzinfo=UTC
             )
-        cursor.execute(
-            f"""SELECT e.student_id, e.topic_id, e.event_id, e.event_type, e.occurred_at, e.payload
-                FROM {LearningEvent._meta.db_table} e
-                JOIN unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS p(st, tp, since)
-                  ON e.student_id = p.st AND e.topic_id = p.tp AND e.occurred_at >= p.since""",
-            [students, topics, [starts[p] for p in pairs]],
-        )
-        for student_pk, topic_pk, event_id, event_type, occurred_at, payload in cursor:
-            if isinstance(payload, str):
-                payload = orjson.loads(payload)
-            bases[(student_pk, topic_pk)][1].append(
-                PairEvent(event_id, event_type, occurred_at, payload)
-            )
+    for pair, events in stored_events(starts).items():
+        bases[pair][1].extend(events)
     return bases
 
 
 def mastery_records_apply_events(
-    *, events_by_pair: Mapping[Pair, list[PairEvent]], now: datetime
+    *,
+    events_by_pair: Mapping[Pair, list[PairEvent]],
+    now: datetime,
+    stored_events: StoredEvents,
 ) -> None:
     """Apply newly accepted events (already in the inbox) to records and daily snapshots.
 
     Set-based: one read of the records, one upsert of records, one of snapshots. Events that
     are not older than the pair's latest day extend the record's facts day by day; a late
     event (an earlier day) rewrites that pair's snapshots from its day on, by replaying
-    the pair's stored events. Must run inside the caller's transaction.
+    the pair's stored events (read through `stored_events`). Must run inside the caller's
+    transaction.
     """
     if not events_by_pair:
         return
@@ -239,7 +236,7 @@ def mastery_records_apply_events(
         record_rows.append((*pair, after, components, score))
 
     if late:
-        for pair, (base, events) in _replay_bases(late).items():
+        for pair, (base, events) in _replay_bases(late, stored_events).items():
             total = topics[pair[1]].total(policy)
             for day, facts in daily_states(base, events, policy):
                 if day >= late[pair]:

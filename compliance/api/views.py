@@ -6,7 +6,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from compliance.services import student_consent_set, student_erase, student_export_stream
+from compliance.services.consent import student_consent_set
+from compliance.services.erasure import student_erase
+from compliance.services.export import student_export_stream
 from mastery.api.views import StudentAccessMixin
 from mastery.domain import ids
 from mastery.models import User

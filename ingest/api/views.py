@@ -4,7 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ingest.domain.events import MAX_BATCH
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import CONFLICT, ingest_batch
 from mastery_project.access import IsServiceOrAdmin
 from mastery_project.errors import ApplicationError, Conflict, ValidationFailed
@@ -27,7 +27,7 @@ class EventViewSet(viewsets.GenericViewSet):
     """HTTP ingestion through the same pipeline as the Kafka consumer."""
 
     permission_classes = [IsServiceOrAdmin]
-    queryset = LearningEvent.objects.none()
+    queryset = InboxEvent.objects.none()
 
     @extend_schema(
         request=dict,
@@ -71,7 +71,7 @@ class EventViewSet(viewsets.GenericViewSet):
                 code="batch_too_large",
                 details={"max": MAX_BATCH, "received": len(items)},
             )
-        result = ingest_batch(items, source=LearningEvent.Source.HTTP)
+        result = ingest_batch(items, source=InboxEvent.Source.HTTP)
         rejected = [
             {"index": r.index, "event_id": r.event_id, "code": r.code, "message": r.message}
             for r in result.rejected

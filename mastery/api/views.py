@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from compliance.services import audit_log_write, student_ref_for_missing
+from compliance.services.audit import audit_log_write, student_ref_for_missing
 from mastery import selectors
 from mastery.api import serializers as s
 from mastery.domain import ids

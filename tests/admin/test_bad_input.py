@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
         ("admin:compliance_auditlog_changelist", {"actor": "abc"}),
         ("admin:compliance_auditlog_changelist", {"action": "no.such.action"}),
         ("admin:compliance_auditlog_changelist", {"actor_role": "janitor"}),
-        ("admin:ingest_learningevent_changelist", {"event_type": "video.watched"}),
+        ("admin:ingest_inboxevent_changelist", {"event_type": "video.watched"}),
         ("admin:mastery_masteryrecord_changelist", {"level": "expert"}),
         ("admin:mastery_student_changelist", {"cohort": "no-such-cohort"}),
     ],
@@ -32,7 +32,7 @@ def test_a_filter_value_that_was_not_offered_matches_nothing(
     "url",
     [
         "/admin/compliance/auditlog/?outcome=a%00b",
-        "/admin/ingest/learningevent/?source=%00",
+        "/admin/ingest/inboxevent/?source=%00",
         "/admin/mastery/user/?role=%00",
         "/admin/autocomplete/?term=%00&app_label=mastery&model_name=cohort&field_name=students",
         "/admin/mastery/student/%00/change/",

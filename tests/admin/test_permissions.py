@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from compliance.models import AuditLog
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from mastery.models import MasteryRecord, User
 from tests.admin.support import School
 from tests.factories import PASSWORD, TopicFactory, UserFactory
@@ -27,8 +27,8 @@ def target(school: School, model: str, which: str):
         return school.topics["python.loops"]
     if model == "user":
         return school.users["student"]
-    if model == "learningevent":
-        return LearningEvent.objects.filter(student=student).first()
+    if model == "inboxevent":
+        return InboxEvent.objects.filter(student=student).first()
     if model == "auditlog":
         return AuditLog.objects.create(action="test.entry", student_ref=student.student_id)
     raise AssertionError(model)
@@ -40,7 +40,7 @@ APP = {
     "cohort": "mastery",
     "topic": "mastery",
     "user": "mastery",
-    "learningevent": "ingest",
+    "inboxevent": "ingest",
     "auditlog": "compliance",
 }
 
@@ -72,10 +72,10 @@ MATRIX = {
     ("user", "change", "own"): (403, 200),
     ("user", "password", "own"): (403, 200),
     ("user", "delete", "own"): (403, 200),
-    ("learningevent", "changelist", None): (403, 200),
-    ("learningevent", "add", None): (403, 403),
-    ("learningevent", "change", "own"): (403, 200),
-    ("learningevent", "delete", "own"): (403, 403),
+    ("inboxevent", "changelist", None): (403, 200),
+    ("inboxevent", "add", None): (403, 403),
+    ("inboxevent", "change", "own"): (403, 200),
+    ("inboxevent", "delete", "own"): (403, 403),
     ("auditlog", "changelist", None): (403, 200),
     ("auditlog", "add", None): (403, 403),
     ("auditlog", "change", "own"): (403, 200),
@@ -232,7 +232,7 @@ def autocomplete(client: Client, app_label: str, model_name: str, field_name: st
         ("mastery", "cohort", "students"),
         ("mastery", "user", "student"),
         ("mastery", "masteryrecord", "student"),
-        ("ingest", "learningevent", "student"),
+        ("ingest", "inboxevent", "student"),
     ],
 )
 @pytest.mark.parametrize(

@@ -242,7 +242,7 @@ def test_viewing_a_cohort_audits_its_listed_students(school, admin_client_for):
 def test_event_and_record_pages_are_audited(school, admin_client_for):
     client = admin_client_for(school.users["admin"])
 
-    client.get(reverse("admin:ingest_learningevent_changelist"), {"q": "s-b1"})
+    client.get(reverse("admin:ingest_inboxevent_changelist"), {"q": "s-b1"})
     client.get(reverse("admin:mastery_masteryrecord_changelist"), {"q": "s-b1"})
 
     assert set(
@@ -303,7 +303,7 @@ def test_changelist_queries_do_not_grow_with_students(
 @pytest.mark.parametrize(
     "url",
     [
-        reverse("admin:ingest_learningevent_changelist"),
+        reverse("admin:ingest_inboxevent_changelist"),
         reverse("admin:compliance_auditlog_changelist"),
     ],
 )

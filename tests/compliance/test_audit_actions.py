@@ -2,7 +2,9 @@ import re
 from pathlib import Path
 
 from compliance.models import AUDIT_ACTIONS, AuditLog
-from compliance.services import audit_log_write, student_erase, student_hash
+from compliance.services.audit import audit_log_write
+from compliance.services.erasure import student_erase
+from compliance.services.pseudonyms import student_hash
 from tests.factories import StudentFactory
 
 ROOT = Path(__file__).resolve().parents[2]

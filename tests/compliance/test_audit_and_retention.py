@@ -13,8 +13,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from compliance.models import AuditLog
-from compliance.services import audit_log_write, expired_purge
-from ingest.models import LearningEvent
+from compliance.services.audit import audit_log_write
+from compliance.services.retention import expired_purge
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.models import Snapshot, Student
 from tests.compliance.support import TARGET, TOPICS, ingest, learning_event
@@ -96,7 +97,7 @@ def task_result(finished_at: datetime | None) -> DBTaskResult:
 
 DEFAULT_WINDOWS = {"events": 90, "snapshots": 365, "audit_log": 365, "batch_jobs": 30}
 QUERYSETS = {
-    "events": lambda: LearningEvent.objects.order_by("occurred_at").values_list("pk", flat=True),
+    "events": lambda: InboxEvent.objects.order_by("occurred_at").values_list("pk", flat=True),
     "snapshots": lambda: Snapshot.objects.order_by("day").values_list("pk", flat=True),
     "audit_log": lambda: AuditLog.objects.values_list("pk", flat=True),
     "batch_jobs": lambda: DBTaskResult.objects.values_list("pk", flat=True),
@@ -135,7 +136,7 @@ def aged(db):
 
         for i, pk in enumerate(ids["events"]):
             at = moment(i, windows["events"], expired_each)
-            LearningEvent.objects.filter(pk=pk).update(occurred_at=at)
+            InboxEvent.objects.filter(pk=pk).update(occurred_at=at)
         for i, pk in enumerate(ids["snapshots"]):
             # (student, topic, day) is unique: one day per row, each side of the boundary
             days = (

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.test import RequestFactory, override_settings
 
-from compliance.services import request_client_ip
 from mastery.models import User
+from mastery_project.client_address import request_client_ip
 from tests.factories import PASSWORD, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,11 +13,12 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
-from compliance import services
 from compliance.models import AuditLog, ConsentChange, ErasureLedger
-from compliance.services import student_erase, student_hash
+from compliance.services import erasure
+from compliance.services.erasure import student_erase
+from compliance.services.pseudonyms import student_hash
 from ingest import pipeline
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.models import Cohort, MasteryRecord, Snapshot, Student, User
 from tests.compliance.support import (
@@ -79,7 +80,7 @@ def give_target_a_full_history(school, client_for) -> None:
 def snapshot_before(student: Student, login: User) -> Before:
     return Before(
         rows={
-            "events": LearningEvent.objects.filter(student=student).count(),
+            "events": InboxEvent.objects.filter(student=student).count(),
             "mastery_records": MasteryRecord.objects.filter(student=student).count(),
             "snapshots": Snapshot.objects.filter(student=student).count(),
             "consent_changes": ConsentChange.objects.filter(student=student).count(),
@@ -175,7 +176,7 @@ def test_audit_rows_the_erased_login_wrote_no_longer_carry_its_username(erased):
 
 def test_erasure_leaves_other_students_and_shared_rows_alone(erased):
     bystander = Student.objects.get(student_id=BYSTANDER)
-    assert LearningEvent.objects.filter(student=bystander).count() == len(TOPICS) * 4 * 4
+    assert InboxEvent.objects.filter(student=bystander).count() == len(TOPICS) * 4 * 4
     assert MasteryRecord.objects.filter(student=bystander).count() == len(TOPICS)
     assert Snapshot.objects.filter(student=bystander).count() == len(TOPICS) * 4
     assert list(Cohort.objects.get(cohort_id="cohort-7b").students.all()) == [bystander]
@@ -195,8 +196,8 @@ def test_erasing_twice_answers_404_and_changes_nothing(erased, school, client_fo
 @pytest.mark.parametrize(
     "late_step",
     [
-        "compliance.services.ErasureLedger.objects.update_or_create",
-        "compliance.services.audit_log_write",
+        "compliance.services.erasure.ErasureLedger.objects.update_or_create",
+        "compliance.services.erasure.audit_log_write",
     ],
 )
 def test_a_failure_mid_erasure_leaves_everything_as_it_was(
@@ -209,9 +210,9 @@ def test_a_failure_mid_erasure_leaves_everything_as_it_was(
         raise RuntimeError("disk on fire")
 
     if late_step.endswith("update_or_create"):
-        monkeypatch.setattr(services.ErasureLedger.objects, "update_or_create", fail)
+        monkeypatch.setattr(erasure.ErasureLedger.objects, "update_or_create", fail)
     else:
-        monkeypatch.setattr(services, "audit_log_write", fail)
+        monkeypatch.setattr(erasure, "audit_log_write", fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
         student_erase(student_id=TARGET, actor=school.admin)
     assert table_row_counts() == tables
@@ -253,7 +254,7 @@ def test_an_event_after_the_erasure_starts_a_new_student(erased_plain, school, c
     assert [(r["index"], r["code"]) for r in body["rejected"]] == [(0, "erased")]
     reborn = Student.objects.get(student_id=TARGET)
     assert list(
-        LearningEvent.objects.filter(student=reborn).values_list("event_id", flat=True)
+        InboxEvent.objects.filter(student=reborn).values_list("event_id", flat=True)
     ) == [after["event_id"]]
     assert reborn.cohorts.count() == 0
     assert not User.objects.filter(student=reborn).exists()
@@ -326,7 +327,7 @@ def test_a_failed_erasure_writes_no_ledger_line(
     def fail(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "audit_log_write", fail)
+    monkeypatch.setattr(erasure, "audit_log_write", fail)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         student_erase(student_id=TARGET, actor=None)
     assert not ledger_file.exists() or ledger_file.read_bytes() == b""
@@ -346,7 +347,7 @@ def test_reapplying_the_ledger_after_a_restore_erases_the_student_again(
 
     with django_capture_on_commit_callbacks(execute=True):
         if how == "service":
-            assert services.erasures_reapply() == (1, [TARGET])
+            assert erasure.erasures_reapply() == (1, [TARGET])
         else:
             out = io.StringIO()
             call_command("gdpr_reapply_erasures", stdout=out)
@@ -363,7 +364,7 @@ def test_reapplying_the_ledger_after_a_restore_erases_the_student_again(
 
 def test_reapplying_without_a_ledger_file_does_nothing(school, ledger_file):
     assert not ledger_file.exists()
-    assert services.erasures_reapply() == (0, [])
+    assert erasure.erasures_reapply() == (0, [])
     assert Student.objects.filter(student_id=TARGET).exists()
 
 
@@ -416,4 +417,4 @@ def test_an_erasure_started_while_a_batch_is_in_flight_is_not_undone(
     assert len(erasures) == 1
     assert erasures[0]["events"] == 49  # the 48 before, and the one of the batch
     assert not Student.objects.filter(student_id=TARGET).exists()
-    assert not LearningEvent.objects.filter(event_id=old["event_id"]).exists()
+    assert not InboxEvent.objects.filter(event_id=old["event_id"]).exists()

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from compliance.models import AuditLog
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from mastery.models import Student
 from tests.compliance.support import BYSTANDER, TARGET, TOPICS, consume, ingest, learning_event
 
@@ -80,13 +80,13 @@ def test_export_holds_all_the_students_events_and_nobody_elses(school, client_fo
     raw = consume(client_for(school.admin).get(EXPORT))
     doc = orjson.loads(raw)
     stored = set(
-        LearningEvent.objects.filter(student__student_id=TARGET).values_list("event_id", flat=True)
+        InboxEvent.objects.filter(student__student_id=TARGET).values_list("event_id", flat=True)
     )
     assert len(stored) == len(TOPICS) * 4 * 4 + 1
     assert {e["event_id"] for e in doc["events"]} == stored
     assert len(doc["events"]) == len(stored)
     assert {e["student_id"] for e in doc["events"]} == {TARGET}
-    others = LearningEvent.objects.exclude(student__student_id=TARGET)
+    others = InboxEvent.objects.exclude(student__student_id=TARGET)
     assert others.count() == len(TOPICS) * 4 * 4
     for event_id in others.values_list("event_id", flat=True):
         assert event_id.encode() not in raw

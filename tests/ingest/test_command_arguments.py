@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from compliance.models import ErasureLedger
-from compliance.services import erasures_reapply
+from compliance.services.erasure import erasures_reapply
 from tests.factories import StudentFactory
 
 pytestmark = pytest.mark.django_db

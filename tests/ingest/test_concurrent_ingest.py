@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from ingest import pipeline
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.domain.facts import PairEvent, reference_mastery
 from mastery.models import MasteryRecord, Snapshot
@@ -87,7 +87,7 @@ def test_concurrent_first_events_of_a_pair_are_both_applied(monkeypatch):
 
     run_side_by_side(monkeypatch, [first], [second])
 
-    assert set(LearningEvent.objects.values_list("event_id", flat=True)) == {"e-first", "e-second"}
+    assert set(InboxEvent.objects.values_list("event_id", flat=True)) == {"e-first", "e-second"}
     events = [
         PairEvent(
             d["event_id"], d["event_type"], datetime.fromisoformat(d["occurred_at"]), d["payload"]

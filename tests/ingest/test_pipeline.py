@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from ingest import pipeline
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.domain.facts import PairEvent, reference_mastery
 from mastery.domain.formula import level_for
@@ -217,7 +217,7 @@ def test_a_rejected_item_is_reported_with_its_code_and_writes_nothing(case):
     assert rejected.message
     assert (result.accepted, result.duplicates) == (2, 0)
     assert result.student_ids == {"s-good-1", "s-good-2"}
-    assert set(LearningEvent.objects.values_list("event_id", flat=True)) == {"e-good-1", "e-good-2"}
+    assert set(InboxEvent.objects.values_list("event_id", flat=True)) == {"e-good-1", "e-good-2"}
     assert set(Student.objects.values_list("student_id", flat=True)) == {"s-good-1", "s-good-2"}
     assert set(Topic.objects.values_list("slug", flat=True)) == {TOPIC}
     owners = {"s-good-1", "s-good-2"}
@@ -244,7 +244,7 @@ def test_a_batch_of_only_rejected_items_writes_nothing():
         "invalid_field",
     ]
     assert result.accepted == 0
-    assert not LearningEvent.objects.exists()
+    assert not InboxEvent.objects.exists()
     assert not Student.objects.exists()
     assert not Topic.objects.exists()
 
@@ -258,7 +258,7 @@ def test_a_json_value_that_is_not_an_object_is_rejected_as_invalid_shape():
     assert statuses(result) == [(0, "accepted", None)] + [
         (index, "rejected", "invalid_shape") for index in range(1, 6)
     ]
-    assert list(LearningEvent.objects.values_list("event_id", flat=True)) == ["e-good"]
+    assert list(InboxEvent.objects.values_list("event_id", flat=True)) == ["e-good"]
 
 
 # --- duplicates and conflicts ---------------------------------------------------------------
@@ -279,8 +279,8 @@ def test_duplicate_event_is_counted_not_applied_twice():
     assert statuses(result) == [(i, "duplicate", None) for i in range(4)]
     assert (result.accepted, result.duplicates, result.rejected) == (0, 4, [])
     assert result.student_ids == set()
-    assert LearningEvent.objects.count() == 2
-    assert set(LearningEvent.objects.values_list("source", "received_at")) == {("kafka", NOW)}
+    assert InboxEvent.objects.count() == 2
+    assert set(InboxEvent.objects.values_list("source", "received_at")) == {("kafka", NOW)}
     assert record_state("s-1") == record_before
     assert snapshot_state("s-1") == snapshots_before
     assert_record_matches("s-1", [quiz, exercise], 10)
@@ -296,7 +296,7 @@ def test_a_reordered_copy_in_the_same_batch_is_a_duplicate():
         (1, "duplicate", None),
         (2, "duplicate", None),
     ]
-    assert LearningEvent.objects.count() == 1
+    assert InboxEvent.objects.count() == 1
     assert_record_matches("s-1", [quiz], 10)
 
 
@@ -308,7 +308,7 @@ def test_a_conflict_in_the_same_batch_is_rejected_and_the_first_is_kept():
 
     assert statuses(result) == [(0, "accepted", None), (1, "rejected", "conflict")]
     assert result.rejected[0].event_id == "e-same"
-    assert LearningEvent.objects.get(event_id="e-same").payload["score"] == 9
+    assert InboxEvent.objects.get(event_id="e-same").payload["score"] == 9
     assert_record_matches("s-1", [first], 10)
 
 
@@ -322,7 +322,7 @@ def test_a_conflict_across_batches_is_rejected_and_the_stored_event_stays():
     result = ingest(changed_score, orjson.dumps(changed_time), now=NOW + timedelta(minutes=1))
 
     assert statuses(result) == [(0, "rejected", "conflict"), (1, "rejected", "conflict")]
-    stored = LearningEvent.objects.get(event_id="e-same")
+    stored = InboxEvent.objects.get(event_id="e-same")
     assert (stored.payload["score"], stored.occurred_at) == (9, at(1))
     assert record_state("s-1") == before
 
@@ -390,7 +390,7 @@ def test_first_accepted_event_creates_student_and_topic_and_stores_its_receipt()
     assert student.created_at is not None
     topic = Topic.objects.get(slug="new.topic")
     assert (topic.exercises_total, topic.reported_exercises_total, topic.name) == (None, None, "")
-    rows = {row.event_id: row for row in LearningEvent.objects.all()}
+    rows = {row.event_id: row for row in InboxEvent.objects.all()}
     assert set(rows) == {d["event_id"] for d in documents}
     for document in documents:
         row = rows[document["event_id"]]
@@ -449,7 +449,7 @@ def test_a_failure_while_applying_leaves_nothing_of_the_batch(monkeypatch):
         ingest(*batch, now=NOW + timedelta(minutes=1))
 
     assert len(calls) == 1
-    assert list(LearningEvent.objects.values_list("event_id", flat=True)) == [existing["event_id"]]
+    assert list(InboxEvent.objects.values_list("event_id", flat=True)) == [existing["event_id"]]
     assert not Student.objects.filter(student_id="s-new").exists()
     assert not Topic.objects.filter(slug="new.topic").exists()
     assert Topic.objects.get(slug=TOPIC).reported_exercises_total is None
@@ -699,7 +699,7 @@ def test_rescore_brings_every_record_to_new_weights_without_reading_events():
     pairs = _two_topics()
     ingest(*itertools.chain.from_iterable(pairs.values()))
     old_hash = current_policy().policy_hash
-    LearningEvent.objects.all().delete()
+    InboxEvent.objects.all().delete()
 
     with override_settings(MASTERY_WEIGHTS=NEW_WEIGHTS):
         new_hash = current_policy().policy_hash
@@ -717,7 +717,7 @@ def test_rescore_of_some_topics_leaves_the_others_alone():
     ingest(*itertools.chain.from_iterable(pairs.values()))
     old_hash = current_policy().policy_hash
     untouched = record_state("s-1", "t.two")
-    LearningEvent.objects.all().delete()
+    InboxEvent.objects.all().delete()
 
     with override_settings(MASTERY_WEIGHTS=NEW_WEIGHTS):
         rewritten = mastery_records_rescore(topic_pks=[Topic.objects.get(slug="t.one").pk])

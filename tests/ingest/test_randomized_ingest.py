@@ -19,7 +19,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone as django_timezone
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.domain.facts import PairEvent, reference_mastery
 from mastery.domain.formula import COMPONENTS
@@ -252,9 +252,9 @@ def test_shuffled_duplicated_conflicting_events_end_in_the_reference_state(clien
         else:
             text = json.dumps(gen.reordered(document), indent=rng.choice([None, 2]))
             replay.append((text.encode(), "duplicate"))
-    result = ingest_batch([raw for raw, _ in replay], source=LearningEvent.Source.KAFKA)
+    result = ingest_batch([raw for raw, _ in replay], source=InboxEvent.Source.KAFKA)
     assert [o.code or o.status for o in result.outcomes] == [want for _, want in replay], seed
-    assert LearningEvent.objects.count() == len(model.accepted), seed
+    assert InboxEvent.objects.count() == len(model.accepted), seed
 
     policy = current_policy()
     totals = {topic: model.exercises_total(topic) for topic in gen.topics}

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from compliance.models import AuditLog
-from compliance.services import student_erase, student_hash
-from ingest.models import LearningEvent
+from compliance.services.erasure import student_erase
+from compliance.services.pseudonyms import student_hash
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.models import MasteryRecord, Snapshot
 from tests.factories import UserFactory, event_document, ingest_all
@@ -31,7 +32,7 @@ def test_a_repeat_of_an_erased_students_event_id_still_gets_an_outcome():
         (1, "accepted", None),
         (2, "accepted", None),
     ]
-    assert LearningEvent.objects.get(event_id="x-1").student.student_id == "s-other"
+    assert InboxEvent.objects.get(event_id="x-1").student.student_id == "s-other"
 
 
 def test_deeply_nested_json_in_an_http_event_is_refused_not_a_500(client_for):
@@ -46,7 +47,7 @@ def test_deeply_nested_json_in_an_http_event_is_refused_not_a_500(client_for):
     response = service.post("/api/v1/events", event, format="json")
     assert response.status_code in (400, 422)
     assert "error" in response.json()
-    assert LearningEvent.objects.count() == 0
+    assert InboxEvent.objects.count() == 0
 
 
 def test_an_event_that_carries_a_field_named_events_is_one_event(client_for):
@@ -63,7 +64,7 @@ def test_a_batch_body_with_other_keys_is_not_silently_half_read(client_for):
     event = event_document(occurred_at=datetime.now(UTC) - timedelta(minutes=1))
     response = service.post("/api/v1/events", {"events": [event], "foo": 1}, format="json")
     assert response.status_code == 422
-    assert LearningEvent.objects.count() == 0
+    assert InboxEvent.objects.count() == 0
 
 
 def test_asking_for_an_erased_student_audits_its_hash_not_its_id(client_for):
@@ -93,7 +94,7 @@ def test_a_late_event_after_a_purge_rewrites_snapshots_from_the_full_history():
     ]
     ingest_all(exercises)
     # What purge_expired does to events past the window: the facts stay in the record.
-    LearningEvent.objects.filter(occurred_at__lt=today - timedelta(days=3)).delete()
+    InboxEvent.objects.filter(occurred_at__lt=today - timedelta(days=3)).delete()
     late = event_document(
         "exercise.completed",
         student_id="s-purged",

@@ -2,7 +2,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.services import student_erase
+from compliance.services.erasure import student_erase
 from mastery_project.errors import NotFound
 
 

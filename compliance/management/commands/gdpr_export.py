@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.services import student_export_stream
+from compliance.services.export import student_export_stream
 from mastery.models import Student
 
 

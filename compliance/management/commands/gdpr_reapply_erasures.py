@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.services import erasures_reapply
+from compliance.services.erasure import erasures_reapply
 
 
 class Command(BaseCommand):

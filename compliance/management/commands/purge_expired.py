@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 
-from compliance.services import expired_purge, retention_days
+from compliance.services.retention import expired_purge, retention_days
 
 
 class Command(BaseCommand):

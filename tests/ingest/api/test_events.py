@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from mastery.models import MasteryRecord, Snapshot, Student, Topic
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def post_raw(client: APIClient, raw: bytes):
 
 def nothing_written(*, student_id: str = "s-http") -> bool:
     return (
-        LearningEvent.objects.count() == 0
+        InboxEvent.objects.count() == 0
         and MasteryRecord.objects.count() == 0
         and Snapshot.objects.count() == 0
         and not Student.objects.filter(student_id=student_id).exists()
@@ -57,7 +57,7 @@ def test_events_ingest_is_open_to_service_and_admin_only(
     assert response.status_code == status
     if status == 200:
         assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
-        assert LearningEvent.objects.count() == 1
+        assert InboxEvent.objects.count() == 1
     else:
         code = "not_authenticated" if status == 401 else "forbidden"
         assert response.json()["error"]["code"] == code
@@ -107,7 +107,7 @@ def test_a_valid_event_is_accepted_and_applied(service_client, make_event):
     response = post(service_client, event)
     assert response.status_code == 200
     assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
-    row = LearningEvent.objects.get()
+    row = InboxEvent.objects.get()
     assert row.event_id == event["event_id"]
     assert row.source == "http"
     assert Student.objects.filter(student_id="s-http").exists()
@@ -122,7 +122,7 @@ def test_the_same_event_again_is_a_duplicate_and_not_applied_twice(service_clien
     response = post(service_client, event)
     assert response.status_code == 200
     assert response.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
-    assert LearningEvent.objects.count() == 1
+    assert InboxEvent.objects.count() == 1
     assert record_values() == before
 
 
@@ -144,8 +144,8 @@ def test_the_same_event_id_with_other_content_is_a_409_conflict(service_client, 
     error = response.json()["error"]
     assert error["code"] == "conflict"
     assert error["details"] == {"event_id": event["event_id"]}
-    assert LearningEvent.objects.count() == 1
-    assert LearningEvent.objects.get().payload == event["payload"]
+    assert InboxEvent.objects.count() == 1
+    assert InboxEvent.objects.get().payload == event["payload"]
     assert record_values() == before
 
 
@@ -304,13 +304,13 @@ def test_an_empty_batch_is_422(service_client):
 
 
 def test_a_batch_over_1000_is_422_and_writes_nothing(service_client, make_event):
-    before = LearningEvent.objects.count()
+    before = InboxEvent.objects.count()
     response = post(service_client, {"events": [make_event() for _ in range(1001)]})
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "batch_too_large"
     assert error["details"] == {"max": 1000, "received": 1001}
-    assert LearningEvent.objects.count() == before
+    assert InboxEvent.objects.count() == before
     assert nothing_written()
 
 
@@ -319,7 +319,7 @@ def test_a_batch_of_exactly_1000_is_accepted(service_client, make_event):
     response = post(service_client, {"events": events})
     assert response.status_code == 200
     assert response.json() == {"accepted": 1000, "duplicates": 0, "rejected": []}
-    assert LearningEvent.objects.count() == 1000
+    assert InboxEvent.objects.count() == 1000
     assert MasteryRecord.objects.count() == 1
 
 
@@ -381,8 +381,8 @@ def test_a_mixed_batch_reports_each_rejection_and_applies_the_rest(service_clien
         (8, None, "missing_field"),
     ]
     assert all(r["message"] for r in body["rejected"])
-    assert set(LearningEvent.objects.values_list("event_id", flat=True)) == {"b-ok-1", "b-ok-2"}
-    assert LearningEvent.objects.get(event_id="b-ok-1").payload == ok_quiz["payload"]
+    assert set(InboxEvent.objects.values_list("event_id", flat=True)) == {"b-ok-1", "b-ok-2"}
+    assert InboxEvent.objects.get(event_id="b-ok-1").payload == ok_quiz["payload"]
     assert not Student.objects.filter(student_id__startswith="s-never").exists()
     assert record_values() == [("python.loops", 0.0, 0.8, 1.0, 1 / 14, 0.4471)]
 
@@ -423,7 +423,7 @@ def test_a_batch_gives_the_same_state_in_any_order(service_client, users, make_e
     post(service_client, {"events": events[::2]})
     post(service_client, {"events": list(reversed(events))})
     after_http = record_values()
-    assert LearningEvent.objects.count() == 10
+    assert InboxEvent.objects.count() == 10
     # The same set again, in a third order, changes nothing.
     response = post(service_client, {"events": events[1::2] + events[::2]})
     assert response.json()["duplicates"] == 10

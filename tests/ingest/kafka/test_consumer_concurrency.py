@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from tests.factories import TopicFactory
 from tests.ingest.kafka.harness import (
@@ -68,10 +68,10 @@ def test_two_members_applying_the_same_new_pairs_concurrently_lose_no_event(
     producer.flush()
 
     wait_until(
-        lambda: LearningEvent.objects.count() == len(documents) + len(warm_up),
+        lambda: InboxEvent.objects.count() == len(documents) + len(warm_up),
         timeout=60,
         interval=0.3,
-        message=lambda: f"{LearningEvent.objects.count()} of {len(documents)} stored",
+        message=lambda: f"{InboxEvent.objects.count()} of {len(documents)} stored",
     )
     for member in (first, second):
         member.signal(signal.SIGTERM)

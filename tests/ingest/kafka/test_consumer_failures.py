@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from mastery.models import MasteryRecord, Student, Topic
 from tests.ingest.kafka.harness import (
     ROOT,
@@ -51,12 +51,12 @@ def _stream(rng: random.Random, count: int, duplicate_share: float = 0.1) -> tup
 
 
 def _stored_count() -> int:
-    return LearningEvent.objects.count()
+    return InboxEvent.objects.count()
 
 
 def _assert_applied_exactly_once(originals: list[dict], topics) -> None:
-    assert LearningEvent.objects.count() == len(originals)
-    stored = set(LearningEvent.objects.values_list("event_id", flat=True))
+    assert InboxEvent.objects.count() == len(originals)
+    stored = set(InboxEvent.objects.values_list("event_id", flat=True))
     assert stored == {d["event_id"] for d in originals}
     differences = state_differences(reference_state(originals), stored_state())
     assert differences == [], f"{len(differences)} pairs differ: {differences[:5]}"
@@ -145,7 +145,7 @@ def test_a_stop_signal_ends_within_seconds_and_commits_everything_applied(
     stream.stop_requested.set()
     sent = stream.finish()
 
-    stored = set(LearningEvent.objects.values_list("event_id", flat=True))
+    stored = set(InboxEvent.objects.values_list("event_id", flat=True))
     assert 0 < len(stored) < len(originals), "the signal should have come mid-stream"
     committed = committed_offsets(topics.bootstrap, group_id, topics.events, topics.partitions)
     # Only valid, unique events: one stored event per consumed message, and back.
@@ -212,10 +212,10 @@ class PrivatePostgres:
             return conn.execute(sql).fetchall()
 
     def event_count(self) -> int:
-        return self.rows(f"SELECT count(*) FROM {LearningEvent._meta.db_table}")[0][0]
+        return self.rows(f"SELECT count(*) FROM {InboxEvent._meta.db_table}")[0][0]
 
     def event_ids(self) -> set[str]:
-        return {row[0] for row in self.rows(f"SELECT event_id FROM {LearningEvent._meta.db_table}")}
+        return {row[0] for row in self.rows(f"SELECT event_id FROM {InboxEvent._meta.db_table}")}
 
     def records(self) -> dict:
         rows = self.rows(

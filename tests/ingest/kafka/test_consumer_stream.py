@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from ingest.consumer import ConsumerSettings, EventConsumer
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from tests.factories import iso
 from tests.ingest.kafka.harness import (
@@ -42,7 +42,7 @@ def _seed() -> int:
 
 
 def _stored_ids() -> set[str]:
-    return set(LearningEvent.objects.values_list("event_id", flat=True))
+    return set(InboxEvent.objects.values_list("event_id", flat=True))
 
 
 def _in_process_consumer(topics, group_id: str) -> EventConsumer:
@@ -90,7 +90,7 @@ def test_shuffled_stream_with_duplicates_and_conflicts_ends_in_the_reference_sta
     assert consumer.wait(timeout=120) == 0, consumer.log()[-3000:]
     assert f"consumed {len(sent)} messages" in consumer.log()
 
-    assert LearningEvent.objects.count() == len(originals)
+    assert InboxEvent.objects.count() == len(originals)
     assert _stored_ids() == {d["event_id"] for d in originals}
     differences = state_differences(reference_state(originals), stored_state())
     assert differences == [], f"seed {seed}: {len(differences)} pairs differ: {differences[:5]}"

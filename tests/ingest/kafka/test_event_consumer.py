@@ -14,7 +14,7 @@ from django.db import connections
 from prometheus_client import REGISTRY
 
 from ingest.consumer import ConsumerSettings, EventConsumer
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from tests.ingest.kafka.harness import (
     RecordingProducer,
@@ -71,7 +71,7 @@ def test_max_messages_stops_after_exactly_that_many_and_the_next_run_resumes(
     command = consumer_processes(consumer_env_for(group_id), "--max-messages", "40")
     assert command.wait(timeout=60) == 0, command.log()[-3000:]
     assert "consumed 40 messages" in command.log()
-    assert LearningEvent.objects.count() == 40
+    assert InboxEvent.objects.count() == 40
     halfway = _committed(topics, group_id)
     assert sum(halfway.values()) == 40
 
@@ -79,7 +79,7 @@ def test_max_messages_stops_after_exactly_that_many_and_the_next_run_resumes(
     started = time.monotonic()
     assert consumer.run(idle_exit=1.5) == 110
     assert time.monotonic() - started < 30
-    assert LearningEvent.objects.count() == 150
+    assert InboxEvent.objects.count() == 150
     assert _committed(topics, group_id) == ends
     resumed = [partition for partition, end in ends.items() if end > halfway[partition]]
     assert {partition: _lag(topics, partition) for partition in resumed} == dict.fromkeys(
@@ -131,7 +131,7 @@ def test_a_refused_dead_letter_holds_back_the_commit_until_it_is_delivered(topic
     thread.start()
     try:
         wait_until(lambda: _retries("TransientError") >= retries_before + 3, timeout=40)
-        assert LearningEvent.objects.count() == 2  # applied: the database commit came first
+        assert InboxEvent.objects.count() == 2  # applied: the database commit came first
         assert _committed(topics, group_id)[0] <= sent[1].offset
         assert read_topic(topics.bootstrap, topics.dlq, 1, settle=0.3) == []
         assert thread.is_alive(), "the batch must be retried, not given up"
@@ -149,7 +149,7 @@ def test_a_refused_dead_letter_holds_back_the_commit_until_it_is_delivered(topic
         str(sent[1].offset).encode(),
     )
     assert _committed(topics, group_id)[0] == 3
-    assert LearningEvent.objects.count() == 2
+    assert InboxEvent.objects.count() == 2
 
 
 class SlowMember:
@@ -178,7 +178,7 @@ class SlowMember:
 
     def start(self) -> None:
         self.thread.start()
-        wait_until(lambda: LearningEvent.objects.count() >= 100, timeout=40)
+        wait_until(lambda: InboxEvent.objects.count() >= 100, timeout=40)
 
     def finish(self) -> int:
         self.consumer.stop()
@@ -204,13 +204,13 @@ def test_idle_exit_does_not_end_a_run_while_the_group_rebalances(
         lambda: not member.thread.is_alive() or other.count("partitions assigned") >= 1,
         timeout=40,
     )
-    waiting = len(documents) - LearningEvent.objects.count()
+    waiting = len(documents) - InboxEvent.objects.count()
     assert member.thread.is_alive() or waiting == 0, (
         f"run(idle_exit=2) returned after {member.outcome.get('processed')} messages, "
         f"with {waiting} still waiting: it left during the rebalance"
     )
 
-    wait_until(lambda: LearningEvent.objects.count() == len(documents), timeout=60, interval=0.5)
+    wait_until(lambda: InboxEvent.objects.count() == len(documents), timeout=60, interval=0.5)
     member.finish()
     other.signal(signal.SIGTERM)
     assert other.wait(timeout=15) == 0
@@ -233,7 +233,7 @@ def test_a_partition_handed_to_another_member_does_not_keep_its_old_lag(
     other.wait_for_log("partitions assigned")
     theirs = other.assigned_partitions()
 
-    wait_until(lambda: LearningEvent.objects.count() == len(documents), timeout=60, interval=0.5)
+    wait_until(lambda: InboxEvent.objects.count() == len(documents), timeout=60, interval=0.5)
     assert member.finish() < len(documents), "the other member should have taken a share"
     other.signal(signal.SIGTERM)
     assert other.wait(timeout=15) == 0

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from mastery.models import MasteryRecord, Student
 from tests.mastery.api.support import learning_event, seed
 
@@ -274,4 +274,4 @@ def test_a_non_json_content_type_is_415(world, client_for):
 
 def test_no_event_is_written_by_a_query(world, client_for):
     client_for(world.users["admin"]).post(QUERY, {"student_id": "s-a1"}, format="json")
-    assert LearningEvent.objects.count() == 0
+    assert InboxEvent.objects.count() == 0

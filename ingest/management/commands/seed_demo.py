@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from ingest.models import LearningEvent
+from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from ingest.synthetic import synthetic_events
 from mastery.models import Cohort, Student, Topic, User
@@ -91,7 +91,7 @@ class Command(BaseCommand):
         accepted = 0
         for start in range(0, len(events), 1000):
             accepted += ingest_batch(
-                events[start : start + 1000], source=LearningEvent.Source.HTTP
+                events[start : start + 1000], source=InboxEvent.Source.HTTP
             ).accepted
         self.stdout.write(
             f"demo data created: {len(topics)} topics, {len(COHORTS)} cohorts, "
