@@ -1,14 +1,27 @@
-"""Reads of the mastery app. Visibility (what this caller may see) lives here, once."""
+"""Reads of the mastery app. Visibility (what this caller may see) lives here, once, and so
+does the SQL of each rule of `mastery.domain.overall` and of the daily series."""
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Avg, Count, FloatField, Prefetch, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Value,
+)
 
 from mastery.domain.facts import effective_exercises_total
 from mastery.domain.formula import level_for
-from mastery.models import Cohort, MasteryRecord, Student, Topic, User
+from mastery.domain.overall import AT_RISK_BELOW, overall_mastery
+from mastery.domain.series import DailySeries, carry_forward
+from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
 from mastery.policy import current_policy
 from mastery_project.errors import NotFound
 
@@ -56,7 +69,7 @@ def student_get_visible(user: User, student_id: str) -> Student:
 
 
 def student_list(user: User, *, cohort_id: str | None = None) -> QuerySet[Student]:
-    students = students_visible_to(user).annotate(overall_mastery=Avg("records__mastery"))
+    students = students_visible_to(user).annotate(overall_mastery=student_overall_mastery())
     if cohort_id:
         students = students.filter(cohorts__cohort_id=cohort_id)
     return students.prefetch_related(
@@ -77,20 +90,38 @@ def topic_exercises_total(topic: Topic) -> int:
     )
 
 
-# Mean over the cohort's consenting students of each one's overall mastery (the mean over
-# its topics, SPEC §2.1): a student with many topics weighs no more than one with few.
-# Table names come from model _meta; the SQL takes no value from a request.
-_COHORT_MEAN = RawSQL(  # noqa: S611
-    f"""SELECT avg(overall) FROM (
-            SELECT avg(r.mastery) AS overall
-            FROM {MasteryRecord._meta.db_table} r
-            JOIN {Cohort.students.through._meta.db_table} m ON m.student_id = r.student_id
-            JOIN {Student._meta.db_table} s ON s.id = r.student_id
-            WHERE m.cohort_id = {Cohort._meta.db_table}.id AND s.analytics_consent
-            GROUP BY r.student_id) AS per_student""",  # noqa: S608
-    [],
-    output_field=FloatField(),
-)
+def student_overall_mastery() -> Subquery:
+    """SQL of `overall_mastery` for the outer Student row: the mean of its records' mastery
+    (NULL without records). A correlated subquery, not a join + GROUP BY: a page of 100
+    out of 10,000 students evaluates it for those 100 rows only."""
+    return Subquery(
+        MasteryRecord.objects.filter(student=OuterRef("pk"))
+        .order_by()
+        .values("student")
+        .annotate(mean=Avg("mastery"))
+        .values("mean"),
+        output_field=FloatField(),
+    )
+
+
+def student_at_risk() -> Exists:
+    """SQL of `at_risk` for the outer Student row."""
+    return Exists(MasteryRecord.objects.filter(student=OuterRef("pk"), mastery__lt=AT_RISK_BELOW))
+
+
+def cohort_mean_mastery() -> Subquery:
+    """SQL of `cohort_mean` for the outer Cohort row: the mean over its consenting
+    students of each one's overall mastery (a student with many topics weighs no more
+    than one with few)."""
+    consenting = Student.objects.filter(cohorts=OuterRef("pk"), analytics_consent=True)
+    return Subquery(
+        consenting.annotate(overall=student_overall_mastery(), cohort=Value(1))
+        .order_by()
+        .values("cohort")
+        .annotate(mean=Avg("overall"))
+        .values("mean"),
+        output_field=FloatField(),
+    )
 
 
 def cohort_list(user: User) -> QuerySet[Cohort]:
@@ -102,7 +133,7 @@ def cohort_list(user: User) -> QuerySet[Cohort]:
     cohorts = cohorts_visible_to(user).annotate(student_count=Count("students", distinct=True))
     if user.role == User.Role.STUDENT:
         return cohorts.order_by("cohort_id")
-    return cohorts.annotate(mean_mastery=_COHORT_MEAN).order_by("cohort_id")
+    return cohorts.annotate(mean_mastery=cohort_mean_mastery()).order_by("cohort_id")
 
 
 @dataclass(frozen=True)
@@ -148,5 +179,59 @@ def mastery_for_student(student: Student, *, topic: str | None = None) -> Studen
     ]
     if topic is not None and not items:
         items = [TopicMastery(topic, 0.0, level_for(0.0), 0.0, 0.0, 0.0, 0.0, None)]
-    overall = round(sum(i.mastery for i in items) / len(items), 4) if items else 0.0
+    overall = overall_mastery(i.mastery for i in items) or 0.0
     return StudentMastery(student.student_id, overall, level_for(overall), items)
+
+
+def student_daily_series(student: Student, *, start: date, end: date) -> DailySeries:
+    """The daily series (SPEC §3.1) of each of the student's topics and overall, from
+    `start` to `end`: two reads, the latest snapshot of each topic before the window and
+    the snapshots inside it."""
+    snapshots = Snapshot.objects.filter(student=student)
+    before = (
+        snapshots.filter(day__lt=start)
+        .order_by("topic_id", "-day")
+        .distinct("topic_id")
+        .values_list("topic__slug", "mastery")
+    )
+    inside = snapshots.filter(day__range=(start, end)).values_list("topic__slug", "day", "mastery")
+    return carry_forward(start=start, end=end, before=dict(before), snapshots=inside)
+
+
+def students_with_mastery(user: User) -> QuerySet[Student]:
+    """The students `user` may see, with their overall mastery, at-risk flag and weakest
+    topic (what the admin's student list shows and sorts by)."""
+    weakest = MasteryRecord.objects.filter(student=OuterRef("pk")).order_by("mastery", "topic_id")
+    return students_visible_to(user).annotate(
+        overall_mastery=student_overall_mastery(),
+        at_risk=student_at_risk(),
+        weakest_topic=Subquery(weakest.values("topic__slug")[:1]),
+        weakest_mastery=Subquery(weakest.values("mastery")[:1]),
+    )
+
+
+def student_cohorts_prefetch(user: User) -> Prefetch:
+    """`student.visible_cohorts`: the student's cohorts that `user` may see, in one query."""
+    return Prefetch(
+        "cohorts",
+        queryset=cohorts_visible_to(user).only("cohort_id", "name").order_by("cohort_id"),
+        to_attr="visible_cohorts",
+    )
+
+
+def mastery_records_visible_to(user: User) -> QuerySet[MasteryRecord]:
+    return MasteryRecord.objects.filter(student__in=students_visible_to(user))
+
+
+def topic_prerequisite_graph() -> dict[int, set[int]]:
+    """Topic pk -> pks of its direct prerequisites."""
+    graph: dict[int, set[int]] = defaultdict(set)
+    edges = Topic.prerequisites.through.objects.values_list("from_topic_id", "to_topic_id")
+    for topic_pk, prerequisite_pk in edges:
+        graph[topic_pk].add(prerequisite_pk)
+    return graph
+
+
+def topic_in_use(topic: Topic) -> bool:
+    """Whether any event or mastery record refers to the topic (deleting it would cascade)."""
+    return topic.records.exists() or topic.events.exists()

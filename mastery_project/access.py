@@ -1,9 +1,16 @@
 """Who may do what through the API: the role permission, and (below) the one lookup of a
 student the caller may see, audited whether it is found or refused."""
 
+from collections.abc import Sequence
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
-from mastery.models import User
+from compliance.services.audit import audit_log_write, student_ref_for_missing
+from mastery.models import Student, User
+from mastery.selectors import students_visible_to
+from mastery_project.errors import NotFound
 
 
 def role_in(*roles: str) -> type[BasePermission]:
@@ -22,3 +29,77 @@ def role_in(*roles: str) -> type[BasePermission]:
 
 IsServiceOrAdmin = role_in(User.Role.SERVICE, User.Role.ADMIN)
 IsTeacherOrAdmin = role_in(User.Role.TEACHER, User.Role.ADMIN)
+
+
+def student_read(
+    request: HttpRequest,
+    *,
+    action: str,
+    student_id: str | None = None,
+    pk: object = None,
+    queryset: QuerySet[Student] | None = None,
+    audit_found: bool = True,
+) -> Student:
+    """The student this caller may see, by external id (the API) or primary key (the admin).
+
+    Every API view, admin page and `/process` intent reads a student through here. A student
+    that does not exist and one the caller may not see are alike `NotFound` (404, never
+    403: existence is not revealed). The attempt is audited either way: a refusal as
+    `not_found`, naming the student asked for (by its hash when it was erased); a success
+    unless `audit_found` is False (when the service handed over to audits it itself).
+    `queryset`, when given, must be built on `students_visible_to(request.user)`.
+    """
+    students = queryset if queryset is not None else students_visible_to(request.user)
+    if student_id is not None:
+        student = students.filter(student_id=student_id).first()
+    else:
+        key = _pk_of(pk)
+        student = students.filter(pk=key).first() if key is not None else None
+    if student is None:
+        audit_log_write(
+            request=request,
+            action=action,
+            student_refs=[_asked_for(student_id, pk)],
+            resource=request.path,
+            outcome="not_found",
+        )
+        raise NotFound("No such student.", code="student_not_found")
+    if audit_found:
+        audit_log_write(
+            request=request, action=action, student_refs=[student.student_id], resource=request.path
+        )
+    return student
+
+
+def _pk_of(value: object) -> int | None:
+    """A primary key as an int, or None for anything a bigint column cannot hold."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number < 2**63 else None
+
+
+def _asked_for(student_id: str | None, pk: object) -> str:
+    """How a refused read names the student it aimed at (in the audit log only, never shown):
+    its id, or by hash an erased one's; for a primary key, the id of that row if any."""
+    if student_id is not None:
+        return student_ref_for_missing(student_id)
+    key = _pk_of(pk)
+    if key is None:
+        return ""
+    return Student.objects.filter(pk=key).values_list("student_id", flat=True).first() or ""
+
+
+def students_read_audit(
+    request: HttpRequest, *, action: str, student_refs: Sequence[str], resource: str = ""
+) -> None:
+    """Audit one read that showed several students (a list page): one row each, one INSERT.
+    Nothing is written when the page showed none."""
+    if student_refs:
+        audit_log_write(
+            request=request,
+            action=action,
+            student_refs=student_refs,
+            resource=resource or request.path,
+        )

@@ -9,10 +9,9 @@ from rest_framework.response import Response
 from compliance.services.consent import student_consent_set
 from compliance.services.erasure import student_erase
 from compliance.services.export import student_export_stream
-from mastery.api.views import StudentAccessMixin
 from mastery.domain import ids
 from mastery.models import User
-from mastery_project.access import role_in
+from mastery_project.access import role_in, student_read
 from mastery_project.serializers import StrictSerializer
 
 
@@ -31,7 +30,7 @@ class ConsentOutput(serializers.Serializer):
     changed = serializers.BooleanField()
 
 
-class ComplianceStudentViewSet(StudentAccessMixin, viewsets.GenericViewSet):
+class ComplianceStudentViewSet(viewsets.GenericViewSet):
     """GDPR: erasure (admin), export and consent (the student itself, or an admin)."""
 
     lookup_field = "student_id"
@@ -50,7 +49,9 @@ class ComplianceStudentViewSet(StudentAccessMixin, viewsets.GenericViewSet):
     @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def export(self, request: Request, student_id: str) -> StreamingHttpResponse:
-        student = self.visible_student(request, student_id, action="gdpr.export", audit_found=False)
+        student = student_read(
+            request, action="gdpr.export", student_id=student_id, audit_found=False
+        )
         response = StreamingHttpResponse(
             student_export_stream(student=student, actor=request.user, request=request),
             content_type="application/json",
@@ -63,7 +64,9 @@ class ComplianceStudentViewSet(StudentAccessMixin, viewsets.GenericViewSet):
     def consent(self, request: Request, student_id: str) -> Response:
         params = ConsentInput(data=request.data)
         params.is_valid(raise_exception=True)
-        student = self.visible_student(request, student_id, action="consent.set", audit_found=False)
+        student = student_read(
+            request, action="consent.set", student_id=student_id, audit_found=False
+        )
         analytics = params.validated_data["analytics"]
         change = student_consent_set(
             student=student, analytics=analytics, actor=request.user, request=request
