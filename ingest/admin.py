@@ -5,8 +5,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ingest.models import InboxEvent
-from mastery.admin import AuditedReads, ChoicesFilter, RoleAccess
 from mastery.domain.facts import EVENT_TYPES
+from mastery_project.admin_access import AuditedReads, ChoicesFilter, RoleAccess
 
 
 class EventTypeFilter(ChoicesFilter):

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance.models import AuditLog
-from mastery import admin_selectors
+from mastery import selectors
 from mastery.models import Cohort, Student
 from tests.admin.support import BASICS, LOOPS, learning_event, progress_events, seed
 from tests.factories import CohortFactory
@@ -130,7 +130,9 @@ def test_history_carries_each_topic_forward_and_averages_topics(school):
     )
     now = timezone.now()
 
-    history = admin_selectors.student_mastery_history(student, today=now.date(), days=30)
+    history = selectors.student_daily_series(
+        student, start=now.date() - timedelta(days=29), end=now.date()
+    )
 
     assert len(history.days) == 30
     assert history.days[-1] == now.date()
@@ -151,7 +153,7 @@ def test_history_starts_from_the_snapshot_before_the_window(school):
     student = school.students["s-b1"]
     later = timezone.now().date() + timedelta(days=40)
 
-    history = admin_selectors.student_mastery_history(student, today=later, days=30)
+    history = selectors.student_daily_series(student, start=later - timedelta(days=29), end=later)
 
     assert all(v is not None for v in history.topics["python.old"])
     assert history.topics["python.old"][0] == history.topics["python.old"][-1]

@@ -1,4 +1,3 @@
-import ast
 import math
 import subprocess
 import sys
@@ -194,48 +193,3 @@ def test_policy_hash_changes_with_any_field(changed):
 def test_policy_refuses_non_positive_windows(kwargs):
     with pytest.raises(ValueError, match="must be an integer >= 1"):
         ScoringPolicy(DEFAULT_WEIGHTS, **kwargs)
-
-
-# Domain code must stay importable without Django (STYLE.md): stdlib, numpy, orjson and
-# other domain modules only.
-ALLOWED_THIRD_PARTY = {"numpy", "orjson"}
-
-
-def _domain_modules() -> list[Path]:
-    return sorted(
-        path
-        for path in REPO_ROOT.glob("*/domain/**/*.py")
-        if not any(part.startswith(".") for part in path.relative_to(REPO_ROOT).parts)
-    )
-
-
-def _imported_roots(path: Path) -> set[str]:
-    roots: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module)
-    return roots
-
-
-def test_domain_modules_are_found():
-    found = {path.relative_to(REPO_ROOT).as_posix() for path in _domain_modules()}
-    assert {"mastery/domain/formula.py", "ingest/domain/events.py"} <= found
-
-
-def _allowed_in_domain(module: str) -> bool:
-    parts = module.split(".")
-    is_domain_module = len(parts) >= 2 and parts[1] == "domain"
-    return (
-        parts[0] in sys.stdlib_module_names or parts[0] in ALLOWED_THIRD_PARTY or is_domain_module
-    )
-
-
-@pytest.mark.parametrize(
-    "path", _domain_modules(), ids=lambda path: path.relative_to(REPO_ROOT).as_posix()
-)
-def test_domain_module_imports_no_django(path):
-    imported = _imported_roots(path)
-    assert sorted(name for name in imported if name.split(".")[0] == "django") == []
-    assert sorted(name for name in imported if not _allowed_in_domain(name)) == []
