@@ -1,8 +1,12 @@
 from rest_framework import serializers
 
-from mastery.api.fields import UnitIntervalField, student_id_field, topic_field
 from mastery.models import Cohort, Student, Topic
-from mastery_project.serializers import StrictSerializer
+from mastery_project.serializers import (
+    StrictSerializer,
+    UnitIntervalField,
+    student_id_field,
+    topic_field,
+)
 
 
 class MasteryQueryInput(StrictSerializer):
