@@ -7,9 +7,11 @@ No domain rule lives here. What a caller may *see* always comes from the apps' s
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
@@ -37,12 +39,15 @@ def site_role(request: HttpRequest) -> str | None:
     return role
 
 
+# What other apps add to a model's admin pages, without importing the app that owns them
+# (compliance's GDPR actions and analytics' sections on the student page, say).
 _ACTIONS: dict[type[Model], list[Callable]] = defaultdict(list)
+_LIST_FILTERS: dict[type[Model], list[type]] = defaultdict(list)
+_SECTIONS: dict[type[Model], list["PageSection"]] = defaultdict(list)
 
 
 def admin_action_for(model: type[Model]) -> Callable[[Callable], Callable]:
-    """Adds an admin action (an `@admin.action` function) to `model`'s admin from another
-    app, which may not import that app's admin: compliance's GDPR actions on students."""
+    """Adds an admin action (an `@admin.action` function) to `model`'s admin."""
 
     def register(action: Callable) -> Callable:
         _ACTIONS[model].append(action)
@@ -51,12 +56,54 @@ def admin_action_for(model: type[Model]) -> Callable[[Callable], Callable]:
     return register
 
 
+def admin_list_filter_for(model: type[Model]) -> Callable[[type], type]:
+    """Adds a list filter (a `SimpleListFilter` class) to `model`'s change list."""
+
+    def register(list_filter: type) -> type:
+        _LIST_FILTERS[model].append(list_filter)
+        return list_filter
+
+    return register
+
+
+@dataclass(frozen=True)
+class PageSection:
+    template: str
+    context: Callable[[HttpRequest, Model], dict | None]
+    order: int
+
+
+def admin_section_for(
+    model: type[Model], *, template: str, order: int = 100
+) -> Callable[[Callable], Callable]:
+    """Adds a section to `model`'s change page: `template`, rendered with the dict the
+    decorated `context(request, obj)` returns (under `section`), or left out when it
+    returns None. Sections come after the page's own content, by `order`."""
+
+    def register(context: Callable[[HttpRequest, Model], dict | None]) -> Callable:
+        _SECTIONS[model].append(PageSection(template, context, order))
+        return context
+
+    return register
+
+
+def page_sections(request: HttpRequest, obj: Model) -> list[dict]:
+    """The sections other apps add to `obj`'s change page, ready for the template."""
+    shown = []
+    for section in sorted(_SECTIONS[type(obj)], key=lambda s: s.order):
+        context = section.context(request, obj)
+        if context is not None:
+            shown.append({"template": section.template, **context})
+    return shown
+
+
 class RoleAccess:
     """Model-admin permissions from the caller's role (SPEC §3), never from permission rows.
 
     A request for an object outside the caller's queryset answers 404, as the API does,
     where the admin would redirect to its index with a "does not exist" message. The
-    actions are the admin's own (`base_actions`) and those other apps add for its model.
+    actions, list filters and page sections are the admin's own and those other apps add
+    for its model (`admin_action_for`, `admin_list_filter_for`, `admin_section_for`).
     """
 
     view_roles: frozenset[str] = ADMINS
@@ -69,6 +116,15 @@ class RoleAccess:
     @property
     def actions(self) -> tuple:
         return (*self.base_actions, *_ACTIONS[self.model])
+
+    def get_list_filter(self, request: HttpRequest):
+        return (*super().get_list_filter(request), *_LIST_FILTERS[self.model])
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        sections = page_sections(request, obj) if obj is not None else []
+        extra_context = {**(extra_context or {}), "page_sections": sections}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
