@@ -27,6 +27,7 @@ from ingest.selectors import pair_events_since
 from mastery.domain.facts import PairEvent
 from mastery.models import Student, Topic
 from mastery.services import mastery_records_apply_events
+from mastery.signals import students_changed_on_commit
 from mastery_project.pgcopy import copy_to_temp
 
 ACCEPTED = "accepted"
@@ -121,6 +122,7 @@ def ingest_batch(
             known, _ = _classify_known(repeats)
             for index, event, status in known:
                 outcomes[index] = _outcome(index, event.event_id, status)
+        students_changed_on_commit(student_ids, sender=ingest_batch)
     assert all(outcome is not None for outcome in outcomes), "every item has an outcome"
     result = BatchResult(outcomes, student_ids)
     _observe(result, source=source, seconds=time.perf_counter() - started)
