@@ -1,0 +1,1 @@
+"""Analytics endpoints, one module per feature; `mastery_project.api` registers them."""

@@ -1,0 +1,1 @@
+"""Analytics' tables, one module per feature; each is imported here so Django finds it."""

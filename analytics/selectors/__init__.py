@@ -1,0 +1,1 @@
+"""Reads of analytics, one module per feature. Visibility comes from `mastery.selectors`."""

@@ -1,0 +1,1 @@
+"""Background work of analytics (django-tasks, run by `db_worker`), one module per feature."""
