@@ -5,7 +5,8 @@ once. Offsets are committed only after the batch's database commit *and* the dea
 produce of its rejected messages were acknowledged. A transient failure (database down,
 serialization failure, DLQ unavailable) pauses the partitions and retries the same batch
 with capped exponential backoff; a permanently bad message is dead-lettered and never
-blocks its partition. `stop()` (the signal handlers) lets the batch in hand finish.
+blocks its partition: one too large to be dead-lettered as it is goes there cut down to
+fit. `stop()` (the signal handlers) lets the batch in hand finish.
 """
 
 from __future__ import annotations
@@ -28,8 +29,15 @@ from mastery_project.correlation import accept_or_new, correlation_id
 logger = logging.getLogger(__name__)
 
 PROCESSING_ERROR = "processing_error"
+TOO_LARGE = "too_large"
 CORRELATION_HEADERS = ("correlation_id", "x-correlation-id", "x-request-id")
 JOIN_TIMEOUT = 30.0  # seconds an idle-exit run waits to be given partitions at all
+LAG_QUERY_TIMEOUT = 1.0  # seconds a retrying batch waits for a partition's end offset
+# Bytes of a dead letter's limit kept for what is not key, value or header text: the
+# record's framing (~40), its batch's (61), the truncation headers and varints.
+DLQ_RESERVE = 1024
+MIN_DLQ_MESSAGE_BYTES = 4096  # the reserve, the five headers and a useful prefix
+SIZE_REFUSALS = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
 
 
 class TransientError(Exception):
@@ -49,6 +57,17 @@ class ConsumerSettings:
     backoff_max: float = 10.0
     dlq_timeout: float = 10.0
     max_poll_interval_ms: int = 60000
+    # A larger message value is rejected as too_large without being parsed.
+    max_event_bytes: int = 900_000
+    # The dead-letter producer's message.max.bytes: librdkafka's default, and below Apache
+    # Kafka's broker default (1,048,588), so a letter the producer takes the broker takes.
+    dlq_message_max_bytes: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.max_event_bytes < 1:
+            raise ValueError("max_event_bytes must be at least 1")
+        if self.dlq_message_max_bytes < MIN_DLQ_MESSAGE_BYTES:
+            raise ValueError(f"dlq_message_max_bytes must be at least {MIN_DLQ_MESSAGE_BYTES}")
 
     def consumer_config(self) -> dict:
         return {
@@ -72,6 +91,7 @@ class ConsumerSettings:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
+            "message.max.bytes": self.dlq_message_max_bytes,
         }
 
 
@@ -80,6 +100,55 @@ def _headers(message: Message) -> dict[str, str]:
         key.lower(): value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
         for key, value in (message.headers() or [])
     }
+
+
+def _refused_as_too_large(error: object) -> bool:
+    return isinstance(error, KafkaError) and error.code() in SIZE_REFUSALS
+
+
+@dataclass
+class DeadLetter:
+    """A rejected message on its way to the DLQ: the original as it is, until a size limit
+    refuses it; then `room` bytes of its key and value, and headers that say so."""
+
+    message: Message
+    outcome: ItemOutcome
+    room: int | None = None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The five headers of SPEC §2.2."""
+        return [
+            ("error.code", (self.outcome.code or "").encode()),
+            ("error.message", (self.outcome.message or "").encode()),
+            ("source.topic", self.message.topic().encode()),
+            ("source.partition", str(self.message.partition()).encode()),
+            ("source.offset", str(self.message.offset()).encode()),
+        ]
+
+    def content(self) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+        """(key, value, headers) to produce."""
+        key, value, headers = self.message.key(), self.message.value(), self.headers()
+        if self.room is None:
+            return key, value, headers
+        key, value = key or b"", value or b""
+        headers += [("dlq.truncated", b"true"), ("dlq.original_size", str(len(value)).encode())]
+        if len(key) > self.room // 2:  # only a hostile key is this long: the value comes first
+            headers.append(("dlq.original_key_size", str(len(key)).encode()))
+            key = key[: self.room // 2]
+        return key, value[: self.room - len(key)], headers
+
+    def shrink(self, message_max_bytes: int) -> bool:
+        """Cut the letter down: to what the producer's limit leaves, or, if the broker
+        refused even that, to half of what was sent. False when nothing is left to cut."""
+        header_bytes = sum(len(name) + len(value) for name, value in self.headers())
+        fits = max(0, message_max_bytes - DLQ_RESERVE - header_bytes)
+        sent = self.room
+        if sent is None:
+            sent = len(self.message.key() or b"") + len(self.message.value() or b"")
+        if sent == 0:
+            return False
+        self.room = fits if sent > fits else sent // 2
+        return True
 
 
 class EventConsumer:
@@ -93,16 +162,18 @@ class EventConsumer:
         consumer: Consumer | None = None,
         producer: Producer | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.settings = settings
         self.ingest = ingest
         self.sleep = sleep
+        self.clock = clock
         self.consumer = consumer or Consumer(settings.consumer_config())
         self.producer = producer or Producer(settings.producer_config())
         self.assigned: set[tuple[str, int]] = set()
         self.carry: list[Message] = []
         self.processed = 0
-        self.last_activity = time.monotonic()
+        self.last_activity = clock()
         self.ever_assigned = False
         self._stopping = False
 
@@ -116,7 +187,7 @@ class EventConsumer:
         self.consumer.subscribe(
             [self.settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
-        self.last_activity = time.monotonic()
+        self.last_activity = self.clock()
         try:
             while not self._stopping:
                 if max_messages is not None and self.processed >= max_messages:
@@ -129,7 +200,7 @@ class EventConsumer:
                     if idle_exit is not None and self._idle_for() >= idle_exit:
                         break
                     continue
-                self.last_activity = time.monotonic()
+                self.last_activity = self.clock()
                 self.handle_batch(batch)
         finally:
             self.close()
@@ -138,7 +209,7 @@ class EventConsumer:
     def _idle_for(self) -> float:
         """Idle time counts only while partitions are assigned: joining the group, or
         rejoining during a rebalance, can take seconds (SPEC §7) and is not idleness."""
-        idle = time.monotonic() - self.last_activity
+        idle = self.clock() - self.last_activity
         if not self.assigned and idle < JOIN_TIMEOUT:
             return 0.0
         return idle
@@ -151,7 +222,7 @@ class EventConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
-        self.last_activity = time.monotonic()
+        self.last_activity = self.clock()
         self.ever_assigned = True
         logger.info("partitions assigned", extra={"partitions": _names(partitions)})
 
@@ -160,7 +231,7 @@ class EventConsumer:
         # committed already; messages held for revoked partitions go to their new owner.
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= revoked
-        self.last_activity = time.monotonic()
+        self.last_activity = self.clock()
         self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
         for topic, partition in revoked:  # the new owner reports it; a sum stays right
             metrics.CONSUMER_LAG.labels(topic, str(partition)).set(0)
@@ -189,45 +260,74 @@ class EventConsumer:
 
     def handle_batch(self, batch: list[Message]) -> None:
         """Apply, dead-letter and commit one batch; retries transient failures until they
-        pass, or until asked to stop: then the batch is left uncommitted, to be redelivered."""
+        pass, or until asked to stop: then the batch is left uncommitted, to be redelivered.
+        While it fails, `/metrics` shows how long, and the lag it leaves behind."""
         attempt = 0
-        pending_dlq: list[tuple[Message, ItemOutcome]] | None = None
-        while True:
-            try:
-                if pending_dlq is None:
-                    result = self._apply(batch)
-                    pending_dlq = [
-                        (batch[o.index], o) for o in result.outcomes if o.status == REJECTED
-                    ]
-                    self._log_outcomes(batch, result)
-                pending_dlq = self._dead_letter(pending_dlq)
-                if pending_dlq:
-                    raise TransientError(f"{len(pending_dlq)} dead letters not acknowledged")
-                self._commit(batch)
-                break
-            except (TransientError, OperationalError, InterfaceError, KafkaException) as exc:
-                attempt += 1
-                reason = type(exc).__name__
-                metrics.CONSUMER_RETRIES.labels(reason).inc()
-                delay = min(
-                    self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempt - 1)
-                )
-                logger.warning(
-                    "batch failed (%s: %s); retry %d in %.1fs",
-                    reason,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else reason,
-                    attempt,
-                    delay,
-                )
-                if self._stopping:
-                    logger.warning("stopping during a failure: batch left uncommitted")
-                    return
-                self._wait_paused(delay)
+        taken_at = self.clock()
+        pending: list[DeadLetter] | None = None
+        try:
+            while True:
+                try:
+                    if pending is None:
+                        result = self._apply(batch)
+                        pending = [
+                            DeadLetter(batch[o.index], o)
+                            for o in result.outcomes
+                            if o.status == REJECTED
+                        ]
+                        self._log_outcomes(batch, result)
+                    pending = self._dead_letter(pending)
+                    if pending:
+                        raise TransientError(f"{len(pending)} dead letters not acknowledged")
+                    self._commit(batch)
+                    break
+                except (TransientError, OperationalError, InterfaceError, KafkaException) as exc:
+                    attempt += 1
+                    reason = type(exc).__name__
+                    metrics.CONSUMER_RETRIES.labels(reason).inc()
+                    metrics.CONSUMER_BATCH_RETRYING.set(self.clock() - taken_at)
+                    self._record_lag(in_hand=batch, cached=False)
+                    delay = min(
+                        self.settings.backoff_max,
+                        self.settings.backoff_initial * 2 ** (attempt - 1),
+                    )
+                    logger.warning(
+                        "batch failed (%s: %s); retry %d in %.1fs",
+                        reason,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else reason,
+                        attempt,
+                        delay,
+                    )
+                    if self._stopping:
+                        logger.warning("stopping during a failure: batch left uncommitted")
+                        return
+                    self._wait_paused(delay, taken_at)
+        finally:
+            metrics.CONSUMER_BATCH_RETRYING.set(0)
         self.processed += len(batch)
         self._record_lag()
 
     def _apply(self, batch: list[Message]) -> BatchResult:
+        """Outcomes of the whole batch: a message over `max_event_bytes` is rejected as
+        too_large before parsing, like an HTTP body over its limit; the rest are ingested."""
         values = [m.value() or b"" for m in batch]
+        cap = self.settings.max_event_bytes
+        fitting = [index for index, value in enumerate(values) if len(value) <= cap]
+        if len(fitting) == len(values):
+            return self._ingest(values)
+        result = self._ingest([values[index] for index in fitting]) if fitting else BatchResult([])
+        outcomes = {
+            fitting[o.index]: dataclasses.replace(o, index=fitting[o.index])
+            for o in result.outcomes
+        }
+        for index, value in enumerate(values):
+            if index not in outcomes:
+                message = f"the event is {len(value):,} bytes, over the cap of {cap:,} bytes"
+                outcomes[index] = ItemOutcome(index, None, REJECTED, TOO_LARGE, message)
+                metrics.EVENTS_REJECTED.labels("kafka", TOO_LARGE).inc()
+        return BatchResult([outcomes[index] for index in range(len(values))], result.student_ids)
+
+    def _ingest(self, values: list[bytes]) -> BatchResult:
         token = correlation_id.set(f"batch-{uuid.uuid4().hex[:12]}")
         try:
             close_old_connections()
@@ -298,45 +398,88 @@ class EventConsumer:
             },
         )
 
-    def _dead_letter(
-        self, pending: list[tuple[Message, ItemOutcome]]
-    ) -> list[tuple[Message, ItemOutcome]]:
+    # -- dead letters ----------------------------------------------------------------------
+
+    def _dead_letter(self, pending: list[DeadLetter]) -> list[DeadLetter]:
         """Produce every pending dead letter; return those not acknowledged in time.
 
-        A retry may write a dead letter twice (at-least-once), never zero times.
+        A retry may write a dead letter twice (at-least-once), never zero times. A letter
+        the broker refuses as too large is sent again alone: it may only have shared a
+        request with larger ones; refused alone, it is cut down until it is taken.
         """
         if not pending:
             return []
-        delivered: set[int] = set()
+        reports: dict[int, KafkaError | None] = {}
+        for position, letter in enumerate(pending):
+            self._produce(letter, _report_into(reports, position))
+        self.producer.flush(self.settings.dlq_timeout)
+        resent = {
+            position
+            for position, error in sorted(reports.items())
+            if _refused_as_too_large(error)
+            and self._resend_alone(pending[position], cut=len(pending) == 1)
+        }
+        delivered = resent | {position for position, error in reports.items() if error is None}
+        for position in sorted(delivered):
+            self._count_sent(pending[position])
+        return [letter for position, letter in enumerate(pending) if position not in delivered]
 
-        def on_delivery_of(position: int, code: str):
-            def on_delivery(error, _message) -> None:
-                if error is None:
-                    delivered.add(position)
-                    metrics.DLQ_SENT.labels(code).inc()
+    def _count_sent(self, letter: DeadLetter) -> None:
+        code = letter.outcome.code or ""
+        metrics.DLQ_SENT.labels(code).inc()
+        if letter.room is None:
+            return
+        metrics.DLQ_TRUNCATED.labels(code).inc()
+        logger.warning(
+            "dead letter truncated",
+            extra={
+                "code": code,
+                "original_size": len(letter.message.value() or b""),
+                "kept": letter.room,
+                "source_topic": letter.message.topic(),
+                "source_partition": letter.message.partition(),
+                "source_offset": letter.message.offset(),
+            },
+        )
 
-            return on_delivery
-
-        for position, (message, outcome) in enumerate(pending):
-            headers = [
-                ("error.code", (outcome.code or "").encode()),
-                ("error.message", (outcome.message or "").encode()),
-                ("source.topic", message.topic().encode()),
-                ("source.partition", str(message.partition()).encode()),
-                ("source.offset", str(message.offset()).encode()),
-            ]
+    def _produce(self, letter: DeadLetter, on_delivery: Callable) -> None:
+        """Queue one letter, cut down while the producer finds it too large to queue."""
+        limit = self.settings.dlq_message_max_bytes
+        while True:
+            key, value, headers = letter.content()
             try:
                 self.producer.produce(
                     self.settings.dlq_topic,
-                    value=message.value(),
-                    key=message.key(),
+                    value=value,
+                    key=key,
                     headers=headers,
-                    on_delivery=on_delivery_of(position, outcome.code or ""),
+                    on_delivery=on_delivery,
                 )
-            except (BufferError, KafkaException) as exc:
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if _refused_as_too_large(error) and letter.shrink(limit):
+                    continue
                 logger.warning("dead letter not queued: %s", exc)
-        self.producer.flush(self.settings.dlq_timeout)
-        return [entry for position, entry in enumerate(pending) if position not in delivered]
+                return
+            except BufferError as exc:  # the local queue is full: the retry sends it
+                logger.warning("dead letter not queued: %s", exc)
+                return
+
+    def _resend_alone(self, letter: DeadLetter, *, cut: bool) -> bool:
+        """Send one letter on its own until the broker takes it (True) or refuses it for
+        another reason; `cut`: it was refused alone already, so cut it down first."""
+        while True:
+            if cut and not letter.shrink(self.settings.dlq_message_max_bytes):
+                return False
+            reports: dict[int, KafkaError | None] = {}
+            self._produce(letter, _report_into(reports, 0))
+            self.producer.flush(self.settings.dlq_timeout)
+            if 0 not in reports or not _refused_as_too_large(reports[0]):
+                return 0 in reports and reports[0] is None
+            cut = True
+
+    # -- offsets and lag -------------------------------------------------------------------
 
     def _commit(self, batch: list[Message]) -> None:
         offsets: dict[tuple[str, int], int] = {}
@@ -350,33 +493,55 @@ class EventConsumer:
         ]
         if owned:
             self.consumer.commit(offsets=owned, asynchronous=False)
+            metrics.CONSUMER_LAST_COMMIT.set_to_current_time()
 
-    def _wait_paused(self, delay: float) -> None:
+    def _wait_paused(self, delay: float, taken_at: float) -> None:
         """Back off without leaving the group: partitions paused, the consumer still polled."""
         partitions = [TopicPartition(t, p) for t, p in self.assigned]
         if partitions:
             self.consumer.pause(partitions)
-        deadline = time.monotonic() + delay
+        deadline = self.clock() + delay
         try:
-            while time.monotonic() < deadline and not self._stopping:
+            while self.clock() < deadline and not self._stopping:
                 polled = self.consumer.consume(num_messages=100, timeout=0)
                 self.carry.extend(self._usable(polled))  # prefetched before the pause
-                self.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                self.sleep(min(0.1, max(0.0, deadline - self.clock())))
+                metrics.CONSUMER_BATCH_RETRYING.set(self.clock() - taken_at)
         finally:
             partitions = [TopicPartition(t, p) for t, p in self.assigned]
             if partitions:
                 self.consumer.resume(partitions)
 
-    def _record_lag(self) -> None:
-        for topic, partition in list(self.assigned):
+    def _record_lag(self, *, in_hand: Sequence[Message] = (), cached: bool = True) -> None:
+        """Messages from the first one not yet committed to the partition's end. Messages
+        held (a failing batch, prefetched ones) count: they are not applied. A retrying
+        batch asks the broker for the end, since paused partitions refresh no cache."""
+        first_held: dict[tuple[str, int], int] = {}
+        for message in (*in_hand, *self.carry):
+            key = (message.topic(), message.partition())
+            first_held[key] = min(first_held.get(key, message.offset()), message.offset())
+        for topic, partition in sorted(self.assigned):
             tp = TopicPartition(topic, partition)
             try:
-                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                position = self.consumer.position([tp])[0].offset
+                _low, high = self.consumer.get_watermark_offsets(
+                    tp, timeout=LAG_QUERY_TIMEOUT, cached=cached
+                )
+                start = first_held.get((topic, partition))
+                if start is None:
+                    start = self.consumer.position([tp])[0].offset
             except KafkaException:
-                continue
-            if high >= 0 and position >= 0:
-                metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - position))
+                if cached:
+                    continue
+                return  # the broker does not answer: waiting on each partition helps no one
+            if high >= 0 and start >= 0:
+                metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - start))
+
+
+def _report_into(reports: dict[int, KafkaError | None], position: int) -> Callable:
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        reports[position] = error
+
+    return on_delivery
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:

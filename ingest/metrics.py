@@ -30,3 +30,16 @@ CONSUMER_LAG = Gauge(
 CONSUMER_RETRIES = Counter(
     "mastery_consumer_retries_total", "Batches retried after a transient failure.", ["reason"]
 )
+CONSUMER_BATCH_RETRYING = Gauge(
+    "mastery_consumer_batch_retrying_seconds",
+    "How long the batch in hand has been held up by failures (0: none is failing).",
+)
+CONSUMER_LAST_COMMIT = Gauge(
+    "mastery_consumer_last_commit_timestamp_seconds",
+    "Unix time of the consumer's last offset commit: it stands still while a batch is stuck.",
+)
+DLQ_TRUNCATED = Counter(
+    "mastery_dlq_truncated_total",
+    "Dead letters cut down to their first bytes to fit a size limit, by code.",
+    ["code"],
+)

@@ -176,6 +176,13 @@ KAFKA_SESSION_TIMEOUT_MS = env.int("KAFKA_SESSION_TIMEOUT_MS", default=6000)
 KAFKA_CONSUMER_METRICS_PORT = env.int("KAFKA_CONSUMER_METRICS_PORT", default=9101)
 KAFKA_CONSUMER_METRICS_ADDR = env("KAFKA_CONSUMER_METRICS_ADDR", default="127.0.0.1")
 KAFKA_CONSUMER_BATCH_SIZE = env.int("KAFKA_CONSUMER_BATCH_SIZE", default=2000)
+# Largest event (message value) the consumer parses; a larger one is rejected as too_large
+# and dead-lettered. The default leaves ~100 kB under the DLQ limit for key and headers, so
+# every rejected event within the cap is dead-lettered whole.
+KAFKA_MAX_EVENT_BYTES = env.int("KAFKA_MAX_EVENT_BYTES", default=900_000)
+# The dead-letter producer's message.max.bytes (librdkafka's default, under Apache Kafka's
+# broker default of 1,048,588): a letter over it goes out as its first bytes, marked truncated.
+KAFKA_DLQ_MESSAGE_MAX_BYTES = env.int("KAFKA_DLQ_MESSAGE_MAX_BYTES", default=1_000_000)
 
 # --- Domain ----------------------------------------------------------------------------
 MASTERY_WEIGHTS = env.json(

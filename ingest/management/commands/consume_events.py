@@ -47,6 +47,8 @@ class Command(BaseCommand):
                 dlq_topic=settings.KAFKA_DLQ_TOPIC,
                 session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
                 batch_size=batch_size,
+                max_event_bytes=settings.KAFKA_MAX_EVENT_BYTES,
+                dlq_message_max_bytes=settings.KAFKA_DLQ_MESSAGE_MAX_BYTES,
             )
         )
         signal.signal(signal.SIGTERM, consumer.stop)
