@@ -8,17 +8,16 @@ from datetime import datetime
 
 import orjson
 from django.conf import settings
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from compliance.models import AuditLog, ConsentChange, ErasureLedger
+from compliance.models import AuditLog, ErasureLedger
 from compliance.services.audit import audit_log_write
 from compliance.services.pseudonyms import ERASED_PREFIX, student_hash
-from ingest.models import InboxEvent
-from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
+from mastery.models import Student, User
+from mastery_project import privacy
 from mastery_project.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -49,13 +48,15 @@ def student_erase(
     actor: User | None,
     request: HttpRequest | None = None,
     actor_label: str = "",
-) -> dict:
+) -> dict[str, int]:
     """Erase everything that names the student, in one transaction (SPEC §5).
 
-    Deleted: the student, its events, mastery records, snapshots, consent history, cohort
-    memberships and its login (a student's login is personal data, so it is deleted, not
-    kept deactivated). Audit entries keep only the keyed hash, in place of the id and of the
-    login's username. The ledger keeps the hash and the time, so late events are refused.
+    Every kind the apps declare is erased as declared (`mastery_project.privacy`): the
+    student, its login (personal data, so deleted, not kept deactivated), its events,
+    records, snapshots, memberships, consent history and batch jobs are deleted; audit
+    entries keep only the keyed hash, in place of the id and of the login's username. The
+    ledger keeps the hash and the time, so late events are refused. Returns the count of
+    each kind.
     """
     with transaction.atomic():
         # Exclusive against ingestion's shared lock: no batch is between its ledger check
@@ -68,49 +69,13 @@ def student_erase(
         hashed = student_hash(student_id)
         ref = f"{ERASED_PREFIX}{hashed}"
         now = timezone.now()
-        logins = list(User.objects.filter(student=student))
-        events = InboxEvent.objects.filter(student=student)
-        # A topic's reported size keeps its value but forgets which event reported it.
-        Topic.objects.filter(reported_event_id__in=events.values("event_id")).update(
-            reported_event_id=""
-        )
-        history = LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(Student), object_id=str(student.pk)
-        ) | LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(User),
-            object_id__in=[str(u.pk) for u in logins],
-        )
-        counts = {
-            "events": events.delete()[0],
-            "mastery_records": MasteryRecord.objects.filter(student=student).delete()[0],
-            "snapshots": Snapshot.objects.filter(student=student).delete()[0],
-            "consent_changes": ConsentChange.objects.filter(student=student).delete()[0],
-            "cohort_memberships": Cohort.students.through.objects.filter(student=student).delete()[
-                0
-            ],
-            "admin_log_entries": history.delete()[0],
+        erasure = privacy.Erasure(student=student, pseudonym=ref)
+        declared = privacy.declarations()
+        erased = {
+            data.erasure_key: data.erase(data.rows_for(student), erasure)
+            for data in reversed(declared)
         }
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""UPDATE {AuditLog._meta.db_table}
-                    SET student_ref = %s, resource = regexp_replace(resource, %s, %s, 'g')
-                    WHERE student_ref = %s""",
-                # Only where a path names a student (/students/<id>/, /student/<id>/): a
-                # short id such as "v1" must not mangle "/api/v1/…".
-                [ref, rf"(/students?/){re.escape(student_id)}(/|$)", rf"\1{ref}\2", student_id],
-            )
-            counts["audit_entries_pseudonymised"] = cursor.rowcount
-            if logins:
-                cursor.execute(
-                    f"UPDATE {AuditLog._meta.db_table} SET actor_username = %s "
-                    "WHERE actor_id = ANY(%s)",
-                    [ref, [u.pk for u in logins]],
-                )
-        counts["logins"] = len(logins)
-        for login in logins:
-            login.delete()
-        student.delete()
-        counts["students"] = 1
+        counts = {data.erasure_key: erased[data.erasure_key] for data in declared}
         ErasureLedger.objects.update_or_create(student_hash=hashed, defaults={"erased_at": now})
         audit_log_write(
             request=request,
@@ -123,6 +88,39 @@ def student_erase(
         )
         transaction.on_commit(lambda: _ledger_file_append(hashed, now))
     return counts
+
+
+def audit_entries_pseudonymise(rows: QuerySet, erasure: privacy.Erasure) -> int:
+    """How the audit log is erased (declared in `compliance.privacy`): the entries stay,
+    for their whole window, naming the student (its id, in paths too) and its login (the
+    username) by the pseudonym. In SQL: the application cannot update the audit log, and
+    this is one of its two exceptions."""
+    student_id, pseudonym = erasure.student.student_id, erasure.pseudonym
+    about, about_params = rows.values("pk").query.sql_with_params()
+    logins, login_params = (
+        User._base_manager.filter(student=erasure.student).values("pk").query.sql_with_params()
+    )
+    table = connection.ops.quote_name(AuditLog._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {table}
+                SET student_ref = %s, resource = regexp_replace(resource, %s, %s, 'g')
+                WHERE id IN ({about})""",
+            # Only where a path names a student (/students/<id>/, /student/<id>/): a short
+            # id such as "v1" must not mangle "/api/v1/…".
+            [
+                pseudonym,
+                rf"(/students?/){re.escape(student_id)}(/|$)",
+                rf"\1{pseudonym}\2",
+                *about_params,
+            ],
+        )
+        pseudonymised = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {table} SET actor_username = %s WHERE actor_id IN ({logins})",
+            [pseudonym, *login_params],
+        )
+    return pseudonymised
 
 
 def _ledger_file_append(hashed: str, erased_at: datetime) -> None:

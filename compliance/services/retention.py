@@ -1,68 +1,63 @@
-"""Retention: what is past its window (SPEC §6) is deleted in short chunks."""
+"""Retention: what is past its window (SPEC §6) is deleted in short chunks.
 
-from datetime import datetime, timedelta
+The kinds and their windows are the apps' privacy declarations (`mastery_project.privacy`):
+a setting holding the days, the column they are measured on, and any further condition.
+"""
+
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import DateField, DateTimeField, QuerySet
 from django.utils import timezone
 
-from compliance.models import AuditLog
-from ingest.models import InboxEvent
-from mastery.models import Snapshot
+from mastery_project import privacy
+
+
+def _retained() -> list[privacy.StudentData]:
+    return [data for data in privacy.declarations() if data.retention_setting]
 
 
 def retention_days() -> dict[str, int]:
     """Each kind's retention window in days, from settings (SPEC §6)."""
-    return {
-        "events": settings.RETENTION_EVENTS_DAYS,
-        "snapshots": settings.RETENTION_SNAPSHOTS_DAYS,
-        "audit_log": settings.RETENTION_AUDIT_DAYS,
-        "batch_jobs": settings.RETENTION_BATCH_JOBS_DAYS,
-    }
+    return {data.kind: getattr(settings, data.retention_setting) for data in _retained()}
 
 
-def _expired_kinds(now: datetime) -> dict[str, tuple[str, str, list]]:
-    """kind -> (table, condition, params) of the rows past their window (SPEC §6)."""
-    from django_tasks_db.models import DBTaskResult
-
-    days = retention_days()
-    cutoff = {kind: now - timedelta(days=n) for kind, n in days.items()}
-    return {
-        "events": (InboxEvent._meta.db_table, "occurred_at < %s", [cutoff["events"]]),
-        "snapshots": (Snapshot._meta.db_table, "day < %s", [cutoff["snapshots"].date()]),
-        "audit_log": (AuditLog._meta.db_table, "created_at < %s", [cutoff["audit_log"]]),
-        "batch_jobs": (
-            DBTaskResult._meta.db_table,
-            "finished_at IS NOT NULL AND finished_at < %s",
-            [cutoff["batch_jobs"]],
-        ),
-    }
+def _expired(data: privacy.StudentData, now: datetime) -> QuerySet:
+    """The rows of `data` past their window at `now`."""
+    cutoff = now - timedelta(days=getattr(settings, data.retention_setting))
+    field = data.model._meta.get_field(data.retention_field)
+    if isinstance(field, DateField) and not isinstance(field, DateTimeField):
+        cutoff = cutoff.astimezone(UTC).date()  # a day column holds UTC days
+    rows = data.model._base_manager.filter(**{f"{data.retention_field}__lt": cutoff})
+    return rows.filter(data.retention_filter) if data.retention_filter else rows
 
 
 def expired_purge(
     *, dry_run: bool = False, chunk: int = 5000, now: datetime | None = None
 ) -> dict[str, int]:
     """Delete what is past retention, kind by kind, in chunks of `chunk` rows, each chunk
-    its own short transaction: no long locks, safe beside ingestion and when run twice."""
+    its own short transaction: no long locks, safe beside ingestion and when run twice.
+
+    In SQL: the audit log refuses deletes through the ORM, and the purge is its exception."""
+    now = now or timezone.now()
     counts = {}
-    for kind, (table, condition, params) in _expired_kinds(now or timezone.now()).items():
+    for data in _retained():
+        expired = _expired(data, now).order_by()
+        if dry_run:
+            counts[data.kind] = expired.count()
+            continue
+        table = connection.ops.quote_name(data.model._meta.db_table)
+        pk = connection.ops.quote_name(data.model._meta.pk.column)
         total = 0
-        with connection.cursor() as cursor:
-            if dry_run:
-                cursor.execute(f"SELECT count(*) FROM {table} WHERE {condition}", params)
-                counts[kind] = cursor.fetchone()[0]
-                continue
-            while True:
-                with transaction.atomic():
-                    cursor.execute(
-                        f"""DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                                SELECT ctid FROM {table} WHERE {condition}
-                                LIMIT %s FOR UPDATE SKIP LOCKED))""",
-                        [*params, chunk],
-                    )
-                    deleted = cursor.rowcount
-                total += deleted
-                if deleted < chunk:
-                    break
-        counts[kind] = total
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                batch = expired.values("pk").select_for_update(skip_locked=True, of=("self",))
+                sql, params = batch[:chunk].query.sql_with_params()
+                cursor.execute(f"DELETE FROM {table} WHERE {pk} = ANY(ARRAY({sql}))", params)
+                deleted = cursor.rowcount
+            total += deleted
+            if deleted < chunk:
+                break
+        counts[data.kind] = total
     return counts
