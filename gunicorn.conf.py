@@ -10,6 +10,14 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 10
 accesslog = None
+# gunicorn's threaded worker, with its own refusals (below) answered in the API's envelope.
+worker_class = "mastery_project.gunicorn_worker.EnvelopeThreadWorker"
+# gunicorn's request limits (its defaults, stated): a longer request line is refused 414,
+# more or longer header lines 431, before Django runs. Bodies are capped by Django's
+# DATA_UPLOAD_MAX_MEMORY_SIZE (413).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # Several workers share one /metrics through prometheus_client's multiprocess mode.
 os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent / ".devservices/prometheus")

@@ -1,17 +1,75 @@
 """Bearer JWTs: our own (HS256, simplejwt) and, when configured, an external issuer's
 (RS256 public key, issuer and audience from settings; the user named by a claim must
-exist here, which is where its role comes from)."""
+exist here, which is where its role comes from).
+
+A correctly signed token can still name no user of ours: the user was erased (GDPR erasure
+deletes a student's login), or a claim is not what simplejwt wrote. Both are 401, never a
+500. SIMPLE_JWT's AUTH_TOKEN_CLASSES and TOKEN_REFRESH_SERIALIZER name the classes below.
+"""
+
+import math
+import re
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import (
     AuthenticationFailed,
     InvalidToken,
     TokenBackendError,
+    TokenError,
 )
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+# simplejwt writes the user id as `str(user.pk)`: the ASCII digits of a positive bigint.
+_USER_ID = re.compile(r"[1-9][0-9]{0,18}")
+_BIGINT_MAX = 2**63 - 1
+# A jti is stored in the blacklist's varchar(255); PostgreSQL text cannot hold NUL.
+_JTI = re.compile(r"[\x21-\x7e]{1,255}")
+_LATEST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last instant a datetime holds
+
+
+def check_claims(claims: dict[str, Any]) -> None:
+    """TokenError (401) for a signed token whose claims simplejwt, the ORM or PostgreSQL
+    would choke on (ValueError, TypeError, OverflowError, DataError: a 500)."""
+    user_id = claims.get(api_settings.USER_ID_CLAIM)
+    if isinstance(user_id, str) and _USER_ID.fullmatch(user_id):
+        user_id = int(user_id)
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id <= _BIGINT_MAX:
+        raise TokenError("Token names no valid user.")
+    exp = claims.get("exp")
+    if (
+        isinstance(exp, bool)
+        or not isinstance(exp, int | float)
+        or not math.isfinite(exp)
+        or not 0 <= exp <= _LATEST_EPOCH
+    ):
+        raise TokenError("Token has no valid expiry.")
+    jti = claims.get(api_settings.JTI_CLAIM)
+    if not isinstance(jti, str) or not _JTI.fullmatch(jti):
+        raise TokenError("Token has no valid id.")
+
+
+class MasteryAccessToken(AccessToken):
+    """An access token whose claims are checked before simplejwt uses them."""
+
+    def verify(self) -> None:
+        check_claims(self.payload)
+        super().verify()
+
+
+class MasteryRefreshToken(RefreshToken):
+    """A refresh token whose claims are checked before simplejwt uses them."""
+
+    def verify(self, *args, **kwargs) -> None:
+        check_claims(self.payload)
+        super().verify(*args, **kwargs)
 
 
 class MasteryJWTScheme(SimpleJWTScheme):
@@ -56,3 +114,19 @@ class MasteryJWTAuthentication(JWTAuthentication):
         if user is None or not user.is_active:
             raise AuthenticationFailed("User not found or inactive.", code="user_not_found")
         return user
+
+
+@extend_schema_serializer(component_name="TokenRefresh")
+class MasteryTokenRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh with checked claims, and 401 (not simplejwt's DoesNotExist, a 500)
+    for a token whose user is gone."""
+
+    token_class = MasteryRefreshToken
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist:
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from None

@@ -1,22 +1,38 @@
 """The one error envelope: `{"error": {"code", "message", "details"}}`.
 
 Services raise `ApplicationError` subclasses; `api_exception_handler` renders them, DRF's
-own exceptions, Django's 404/permission errors and rate limits alike.
+own exceptions, Django's 404/permission errors and rate limits alike. The handlers and
+`ApiEnvelopeMiddleware` below cover what Django answers without a view.
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from mastery_project.envelope import envelope, status_envelope
+
 logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+# Django's refusals of a body over DATA_UPLOAD_MAX_MEMORY_SIZE (or over its field and file
+# counts): a SuspiciousOperation, which Django would answer 400.
+TOO_LARGE = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
 
 
 class ApplicationError(Exception):
@@ -67,13 +83,19 @@ class RateLimited(ApplicationError):
         )
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
 class ServiceUnavailable(ApplicationError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "service_unavailable"
 
 
-def envelope(code: str, message: str, details: Any = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+def body_too_large() -> PayloadTooLarge:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return PayloadTooLarge(f"The body is larger than {limit} bytes.", details={"max_bytes": limit})
 
 
 _DRF_CODES = {
@@ -98,6 +120,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = ServiceUnavailable(
             "A backing service is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )
+    elif isinstance(exc, TOO_LARGE):
+        exc = body_too_large()
     if isinstance(exc, ApplicationError):
         return Response(
             envelope(exc.code, exc.message, exc.details),
@@ -112,7 +136,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = envelope("validation_error", "The request is invalid.", exc.detail)
+        # `details` is always an object: a bare list of messages is a non-field error.
+        detail = exc.detail
+        if isinstance(detail, list):
+            detail = {api_settings.NON_FIELD_ERRORS_KEY: detail}
+        response.data = envelope("validation_error", "The request is invalid.", detail)
         response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
         return response
     code, status_code = next(
@@ -126,17 +154,65 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+def _too_large_response() -> JsonResponse:
+    error = body_too_large()
+    return JsonResponse(envelope(error.code, error.message, error.details), status=413)
+
+
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(envelope("not_found", "Not found."), status=404)
+    return JsonResponse(status_envelope(404), status=404)
 
 
 def json_500(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(envelope("server_error", "Internal server error."), status=500)
+    return JsonResponse(status_envelope(500), status=500)
 
 
 def json_400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(envelope("malformed_request", "Bad request."), status=400)
+    if isinstance(exception, TOO_LARGE):
+        return _too_large_response()
+    return JsonResponse(status_envelope(400), status=400)
 
 
 def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(envelope("forbidden", "Forbidden."), status=403)
+    return JsonResponse(status_envelope(403), status=403)
+
+
+def _declared_body_too_large(request: HttpRequest) -> bool:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return limit is not None and declared > limit
+
+
+class ApiEnvelopeMiddleware:
+    """Every answer under /api/ is the envelope, in development too.
+
+    A body declared larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused 413 up front, whatever
+    its media type and before authentication: no view would read it.
+
+    Django answers some requests without a DRF view: an unmatched URL, an uncaught error.
+    With DEBUG off the handlers above render those in the envelope; with DEBUG on Django
+    renders its debug pages instead, with the traceback and the settings. Under /api/ such
+    a page becomes the envelope of its status (Django has already logged the error); the
+    admin and other pages keep their debug pages. DRF's own responses are left alone: they
+    already hold the envelope, in the format the client negotiated.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        if _declared_body_too_large(request):
+            return _too_large_response()
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and not isinstance(response, Response)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return JsonResponse(status_envelope(response.status_code), status=response.status_code)
+        return response

@@ -27,6 +27,8 @@ def rate_limited(group: str = "mastery") -> Callable:
                 raise RateLimited(retry_after=usage["time_left"])
             return view_method(self, request, *args, **kwargs)
 
+        # Read by the OpenAPI schema (mastery_project.schema), which documents the 429.
+        wrapper.rate_limit_group = group
         return wrapper
 
     return decorator

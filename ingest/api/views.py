@@ -8,6 +8,7 @@ from ingest.models import InboxEvent
 from ingest.pipeline import CONFLICT, ingest_batch
 from mastery_project.access import IsServiceOrAdmin
 from mastery_project.errors import ApplicationError, Conflict, ValidationFailed
+from mastery_project.schema import error_response
 
 
 class RejectedItem(serializers.Serializer):
@@ -31,7 +32,10 @@ class EventViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request=dict,
-        responses=IngestSummary,
+        responses={
+            200: IngestSummary,
+            409: error_response("A single event conflicts with a stored one (`conflict`)."),
+        },
         description=(
             f'One event object, or `{{"events": [...]}}` with at most {MAX_BATCH}. A batch '
             "answers 200 with per-item outcomes; a single rejected event answers 422 "
@@ -48,6 +52,7 @@ class EventViewSet(viewsets.GenericViewSet):
                     "occurred_at": "2026-11-20T14:03:11Z",
                     "payload": {"quiz_id": "q7", "score": 8, "max_score": 10},
                 },
+                request_only=True,
             )
         ],
     )

@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "mastery_project.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "mastery_project.security.SecurityHeadersMiddleware",
+    "mastery_project.errors.ApiEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,9 +123,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["mastery_project.parsers.StrictJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "mastery_project.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mastery_project.schema.MasteryAutoSchema",
     "EXCEPTION_HANDLER": "mastery_project.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -150,6 +151,9 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": env("JWT_SIGNING_KEY", default=""),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Checked claims, and 401 for a token whose user is gone (see mastery_project.authentication).
+    "AUTH_TOKEN_CLASSES": ("mastery_project.authentication.MasteryAccessToken",),
+    "TOKEN_REFRESH_SERIALIZER": "mastery_project.authentication.MasteryTokenRefreshSerializer",
 }
 
 # Optional: also accept RS256 tokens of an external issuer (SSO). All three are required

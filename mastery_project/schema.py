@@ -1,0 +1,125 @@
+"""The OpenAPI schema states what every operation answers, its errors included (SPEC §3).
+
+`MasteryAutoSchema` (REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS) adds to each operation the
+error responses that its own facts make possible, each with the envelope as its body:
+
+- 400 malformed, 413 too large, 415 not JSON, 422 invalid: the operation takes a body;
+- 401: it checks a bearer token, or credentials (the token endpoints);
+- 403: a permission beyond "authenticated" can refuse the caller's role;
+- 404: its path names a resource, its body names a student or another `*_id`, or it is a
+  paginated list (a page past the last); 422 for a `?page=` that is not one integer;
+- 429 with `Retry-After`: the view method is `mastery_project.ratelimit.rate_limited`;
+- 503 with `Retry-After`: always, since every operation reads PostgreSQL or Redis.
+
+A view documents what only it knows (409 for a conflict, a 200 where DRF assumes 201) in its
+own `@extend_schema(responses=...)`, with `error_response`; what a view states is kept.
+Request bodies of `StrictSerializer`s get `additionalProperties: false`, as they refuse
+unknown keys.
+"""
+
+import re
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance, is_serializer
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import permissions, serializers
+from rest_framework_simplejwt.views import TokenViewBase
+
+from mastery_project.serializers import StrictSerializer
+
+BODY_METHODS = ("POST", "PUT", "PATCH")
+# Body fields whose value is looked up, so that an unknown one answers 404.
+_LOOKUP_FIELD = re.compile(r"[a-z_]+_ids?")
+_OPEN_PERMISSIONS = (permissions.AllowAny, permissions.IsAuthenticated)
+_RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+
+DESCRIPTIONS = {
+    400: "Malformed: the body is not JSON (`malformed_request`).",
+    401: "No valid bearer token or credentials (`not_authenticated`, `authentication_failed`).",
+    403: "The caller's role may not take this action (`forbidden`).",
+    404: "Not found, or a student the caller may not see (`not_found`, `student_not_found`, …).",
+    413: "The body is larger than the upload limit (`payload_too_large`).",
+    415: "The body is not `application/json` (`unsupported_media_type`).",
+    422: "Well-formed but invalid (`validation_error` and others); `details` says where.",
+    429: "Rate limited (`rate_limited`); retry after `Retry-After` seconds.",
+    503: "A backing service is unavailable (`service_unavailable`); nothing was applied.",
+}
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. `validation_error`.")
+    message = serializers.CharField(help_text="For people.")
+    details = serializers.DictField(
+        help_text="Per-field messages for `validation_error`; otherwise what the code needs."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error envelope."""
+
+    error = ErrorBodySerializer()
+
+
+_CLOSED = (ErrorSerializer, ErrorBodySerializer)
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error response with the envelope, for a view's own `@extend_schema(responses=)`."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+class MasteryAutoSchema(AutoSchema):
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        serializer = force_instance(serializer)
+        if isinstance(serializer, _CLOSED) or (
+            direction == "request" and isinstance(serializer, StrictSerializer)
+        ):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for status in sorted(self._error_statuses()):
+            if str(status) in responses:
+                continue
+            response = self._get_response_for_code(
+                error_response(DESCRIPTIONS[status]), str(status), ["application/json"]
+            )
+            if status in (429, 503):
+                response["headers"] = dict(_RETRY_AFTER)
+            responses[str(status)] = response
+        return responses
+
+    def _error_statuses(self) -> set[int]:
+        statuses = {503}
+        has_body = self.method in BODY_METHODS and self.get_request_serializer() is not None
+        if has_body:
+            statuses |= {400, 413, 415, 422}
+        if self.get_auth() or isinstance(self.view, TokenViewBase):
+            statuses.add(401)
+        if any(not isinstance(p, _OPEN_PERMISSIONS) for p in self.view.get_permissions()):
+            statuses.add(403)
+        if "{" in self.path or (has_body and self._body_names_a_lookup()):
+            statuses.add(404)
+        if self._is_list_view() and self._get_paginator():
+            statuses |= {404, 422}
+        if getattr(self._view_method(), "rate_limit_group", None):
+            statuses.add(429)
+        return statuses
+
+    def _body_names_a_lookup(self) -> bool:
+        serializer = force_instance(self.get_request_serializer())
+        return is_serializer(serializer) and any(
+            _LOOKUP_FIELD.fullmatch(name) for name in serializer.fields
+        )
+
+    def _view_method(self):
+        return getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
