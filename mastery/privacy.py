@@ -1,5 +1,7 @@
-"""What mastery stores about a student: the student, its login, its cohort memberships,
-its records and its snapshots (see `mastery_project.privacy`)."""
+"""What mastery stores about a student: the student, its login and the login's refresh
+tokens, its cohort memberships, its records and its snapshots (see `mastery_project.privacy`)."""
+
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from mastery.models import Cohort, MasteryRecord, Snapshot, Student, User
 from mastery_project.privacy import Export, StudentData
@@ -23,6 +25,14 @@ STUDENT_DATA = (
         model=User,
         student_field="student",
         export=Export("student.login", lambda rows: rows.values("username", "role", "date_joined")),
+    ),
+    # The login's refresh tokens (simplejwt's outstanding and blacklisted tokens): erased
+    # before the login, whose deletion would only orphan them.
+    StudentData(
+        kind="login_tokens",
+        model=OutstandingToken,
+        student_field="user",
+        rows=lambda student: OutstandingToken.objects.filter(user__student=student),
     ),
     StudentData(
         kind="cohort_memberships",

@@ -12,6 +12,8 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from compliance.models import AuditLog, ConsentChange, ErasureLedger
 from compliance.services import erasure
@@ -253,9 +255,9 @@ def test_an_event_after_the_erasure_starts_a_new_student(erased_plain, school, c
     assert body["accepted"] == 1
     assert [(r["index"], r["code"]) for r in body["rejected"]] == [(0, "erased")]
     reborn = Student.objects.get(student_id=TARGET)
-    assert list(
-        InboxEvent.objects.filter(student=reborn).values_list("event_id", flat=True)
-    ) == [after["event_id"]]
+    assert list(InboxEvent.objects.filter(student=reborn).values_list("event_id", flat=True)) == [
+        after["event_id"]
+    ]
     assert reborn.cohorts.count() == 0
     assert not User.objects.filter(student=reborn).exists()
 
@@ -418,3 +420,17 @@ def test_an_erasure_started_while_a_batch_is_in_flight_is_not_undone(
     assert erasures[0]["events"] == 49  # the 48 before, and the one of the batch
     assert not Student.objects.filter(student_id=TARGET).exists()
     assert not InboxEvent.objects.filter(event_id=old["event_id"]).exists()
+
+
+def test_erasure_deletes_the_logins_refresh_tokens_and_they_stop_working(
+    school, client_for, api_client, django_capture_on_commit_callbacks
+):
+    refresh = RefreshToken.for_user(school.logins[TARGET])
+    assert OutstandingToken.objects.filter(jti=refresh["jti"]).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(school.admin).delete(ERASE)
+    assert response.json()["rows"]["login_tokens"] >= 1
+    assert not OutstandingToken.objects.filter(jti=refresh["jti"]).exists()
+    answer = api_client.post("/api/v1/auth/token/refresh", {"refresh": str(refresh)}, format="json")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "authentication_failed"

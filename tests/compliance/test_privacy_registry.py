@@ -21,6 +21,7 @@ from django.db.models import Model, Q
 from django.test import override_settings
 from django.test.utils import isolate_apps
 from django_tasks_db.models import DBTaskResult
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from compliance.services import export, retention
 from compliance.services.audit import audit_log_write
@@ -211,6 +212,7 @@ def every_kind(school):
     LogEntry.objects.log_actions(
         user_id=school.admin.pk, queryset=[student], action_flag=CHANGE, change_message="Edited."
     )
+    RefreshToken.for_user(school.logins[TARGET])
     jobs = {
         "by_args": job(student_ids=[BYSTANDER, TARGET]),
         "by_result": job(student_ids=["elsewhere"], result={"errors": [{"student_id": TARGET}]}),
