@@ -5,7 +5,6 @@ BIN := $(CURDIR)/$(VENV)/bin
 PY := $(BIN)/python
 DEVSERVICES := $(PY) -m mastery_project.devservices
 export PATH := $(BIN):$(PATH)
-export PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
 .PHONY: run test install setup browser lint format bench services-start services-stop clean
@@ -19,9 +18,12 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 
 install: $(VENV)/.installed
 
-## run: the whole service (web + consumer + worker) on embedded PostgreSQL, Redis, Kafka
+## run: the whole service (web + consumer + worker) on embedded PostgreSQL, Redis, Kafka.
+## The web port is $PORT if set (0: any free one), else 8000, or a free one when 8000 is
+## taken; the consumer's metrics port likewise from 9101. Both go to .devservices/ports.env.
 run: install
-	DJANGO_SETTINGS_MODULE=mastery_project.settings.local $(DEVSERVICES) run -- \
+	DJANGO_SETTINGS_MODULE=mastery_project.settings.local $(DEVSERVICES) run \
+		--port PORT=8000 --port KAFKA_CONSUMER_METRICS_PORT=9101 -- \
 		sh -c 'python manage.py migrate --noinput && python manage.py kafka_topics \
 		&& python manage.py seed_demo && exec honcho start -f Procfile'
 

@@ -1,4 +1,4 @@
-"""gunicorn settings: bind from $PORT, Prometheus multiprocess bookkeeping."""
+"""gunicorn settings: bind from $PORT, Prometheus multiprocess bookkeeping, control socket."""
 
 import os
 import shutil
@@ -18,10 +18,14 @@ worker_class = "mastery_project.gunicorn_worker.EnvelopeThreadWorker"
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+# This checkout's state (`make run`'s DEVSERVICES_DIR), so that two stacks on one machine
+# share neither the metrics files nor the control socket.
+ROOT = Path(__file__).resolve().parent
+STATE_DIR = Path(os.environ.get("DEVSERVICES_DIR", ROOT / ".devservices"))
 # Several workers share one /metrics through prometheus_client's multiprocess mode.
-os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent / ".devservices/prometheus")
-)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(STATE_DIR / "prometheus"))
+# For `gunicornc -s .devservices/gunicorn.ctl`; gunicorn's default is one per user.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", str(STATE_DIR / "gunicorn.ctl"))
 
 
 def on_starting(server):

