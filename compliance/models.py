@@ -17,6 +17,13 @@ AUDIT_ACTIONS = (
     "admin.event.list",
     "admin.event.view",
     "admin.cohort.view",
+    "recommendation.adaptive",
+    "recommendation.path",
+    "recommendation.feedback",
+    "analytics.history",
+    "analytics.cohorts.compare",
+    "analytics.cohorts.list",
+    "admin.cohort.compare",
 )
 
 
