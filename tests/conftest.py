@@ -1,5 +1,9 @@
+import time
+from datetime import datetime, timedelta
+
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -9,6 +13,24 @@ def _clear_cache():
     """Rate-limit counters and cached predictions must not leak between tests."""
     cache.delete_pattern("*")
     return
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch) -> datetime:
+    """For code under test that reads the clock itself (admin pages take no `now=`):
+    `django.utils.timezone.now` starts at noon UTC yesterday and runs at the real rate.
+
+    A test then sees the same hour on every run, stays hours away from a midnight (no
+    day boundary between two readings), and its successive instants still differ. Noon
+    yesterday is never ahead of the real clock that PostgreSQL and the token library
+    keep. Returns the starting instant.
+    """
+    start = (timezone.now() - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    began = time.monotonic()
+    monkeypatch.setattr(
+        timezone, "now", lambda: start + timedelta(seconds=time.monotonic() - began)
+    )
+    return start
 
 
 @pytest.fixture

@@ -2,11 +2,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import factory
+from django.utils import timezone
 
 from ingest.pipeline import ingest_batch
 from mastery.models import Cohort, Student, Topic, User
 
 PASSWORD = "correct-horse-battery-staple"
+
+# A fixed instant for tests that hand `now=` to the pipeline or a service: their days and
+# hours are the same on every run, whatever the hour or the date of the run.
+PINNED_NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 # A valid payload of each event type.
 DEFAULT_PAYLOADS = {
@@ -32,10 +37,11 @@ def event_document(
     payload=None,
     **payload_changes,
 ) -> dict:
-    """One event document. `occurred_at` defaults to an hour ago (a string is kept as it is,
-    a datetime goes through `iso`); `payload` defaults to a copy of the type's
-    DEFAULT_PAYLOADS entry (empty for an unknown type); `payload_changes` are merged into it."""
-    when = datetime.now(UTC) - timedelta(hours=1) if occurred_at is None else occurred_at
+    """One event document. `occurred_at` defaults to an hour before `timezone.now()` (so it
+    follows a pinned clock; a string is kept as it is, a datetime goes through `iso`);
+    `payload` defaults to a copy of the type's DEFAULT_PAYLOADS entry (empty for an unknown
+    type); `payload_changes` are merged into it."""
+    when = timezone.now() - timedelta(hours=1) if occurred_at is None else occurred_at
     body = dict(DEFAULT_PAYLOADS.get(event_type, {})) if payload is None else payload
     if payload_changes:
         body = {**body, **payload_changes}
@@ -49,12 +55,13 @@ def event_document(
     }
 
 
-def ingest_all(events, *, allow_duplicates: bool = False):
-    """Apply events through the real ingestion pipeline (source "http"). None may be
-    rejected; unless `allow_duplicates`, every one must be accepted."""
+def ingest_all(events, *, allow_duplicates: bool = False, now: datetime | None = None):
+    """Apply events through the real ingestion pipeline (source "http"), judged at `now`
+    (default: the clock). None may be rejected; unless `allow_duplicates`, every one must
+    be accepted."""
     if not isinstance(events, list):
         events = list(events)
-    result = ingest_batch(events, source="http")
+    result = ingest_batch(events, source="http", now=now)
     if allow_duplicates:
         assert result.rejected == [], result.rejected
     else:

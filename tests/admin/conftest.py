@@ -6,7 +6,9 @@ from tests.admin.support import School, build_school
 
 
 @pytest.fixture
-def school(db) -> School:
+def school(db, pinned_clock) -> School:
+    """The school, its events dated from a pinned clock: the student page's history ends
+    on the clock's day, so "days ago" and the chart's days agree at any hour of a run."""
     return build_school()
 
 

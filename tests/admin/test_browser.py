@@ -71,8 +71,9 @@ def month_of_work(student_id: str) -> list[dict]:
 
 
 @pytest.fixture
-def browser_school(transactional_db) -> School:
-    """Built before the browser starts: the ORM is not used while Playwright runs."""
+def browser_school(transactional_db, pinned_clock) -> School:
+    """Built before the browser starts: the ORM is not used while Playwright runs. The
+    clock is pinned (the live server reads it too), as for the other admin tests."""
     school = build_school()
     seed(month_of_work("s-a1"))
     return school

@@ -12,7 +12,7 @@ from compliance.services.pseudonyms import student_hash
 from ingest.models import InboxEvent
 from ingest.pipeline import ingest_batch
 from mastery.models import MasteryRecord, Snapshot
-from tests.factories import UserFactory, event_document, ingest_all
+from tests.factories import PINNED_NOW, UserFactory, event_document, ingest_all
 
 pytestmark = pytest.mark.django_db
 
@@ -80,8 +80,11 @@ def test_asking_for_an_erased_student_audits_its_hash_not_its_id(client_for):
 
 
 def test_a_late_event_after_a_purge_rewrites_snapshots_from_the_full_history():
-    """Snapshots keep the pair's facts, so a replay does not need purged events."""
-    today = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    """Snapshots keep the pair's facts, so a replay does not need purged events.
+
+    The pipeline is judged at a pinned instant: "today at noon" read from the real clock
+    is in the future every morning, and such an event is refused as `future`."""
+    today = PINNED_NOW.replace(hour=12, minute=0)
     exercises = [
         event_document(
             "exercise.completed",
@@ -92,7 +95,7 @@ def test_a_late_event_after_a_purge_rewrites_snapshots_from_the_full_history():
         )
         for days_ago in (6, 5, 4, 0)
     ]
-    ingest_all(exercises)
+    ingest_all(exercises, now=PINNED_NOW)
     # What purge_expired does to events past the window: the facts stay in the record.
     InboxEvent.objects.filter(occurred_at__lt=today - timedelta(days=3)).delete()
     late = event_document(
@@ -102,7 +105,7 @@ def test_a_late_event_after_a_purge_rewrites_snapshots_from_the_full_history():
         occurred_at=today - timedelta(days=1),
         exercise_id="ex-1",
     )
-    ingest_all([late])
+    ingest_all([late], now=PINNED_NOW)
 
     record = MasteryRecord.objects.get(student__student_id="s-purged")
     latest = Snapshot.objects.filter(student__student_id="s-purged").latest("day")

@@ -1,9 +1,24 @@
 """The per-user "mastery" budget (SPEC §3), counted in the real Redis cache."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 from django.test import override_settings
+from django_ratelimit import core as ratelimit_core
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("world")]
+
+
+@pytest.fixture(autouse=True)
+def one_rate_window(monkeypatch):
+    """django-ratelimit counts in fixed windows of the wall clock, each key's ending at a
+    second of its own every minute: calls that straddle that second start a fresh count,
+    and "the fourth call" passes. Its clock is held still, so a test's calls share one
+    window whatever the second they run at."""
+    held = time.time()
+    monkeypatch.setattr(ratelimit_core, "time", SimpleNamespace(time=lambda: held))
+
 
 QUERY = "/api/v1/mastery/query"
 CALCULATE = "/api/v1/mastery/calculate"
