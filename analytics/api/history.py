@@ -6,6 +6,7 @@ visibility, audit, computation) so that `/process` runs exactly the same for its
 """
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from django.utils import timezone
@@ -15,7 +16,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics.domain.statistics import REASONS, Sample, compare_pairs, comparison_sentence
+from analytics.domain.statistics import (
+    REASONS,
+    Interval,
+    Sample,
+    compare_pairs,
+    comparison_sentence,
+)
 from analytics.selectors.cohorts import CohortFigures, cohort_figures, cohorts_with_sizes
 from analytics.selectors.history import PERIODS, History, student_history
 from mastery.domain import ids
@@ -147,7 +154,12 @@ class CohortListItemOutput(serializers.Serializer):
     name = serializers.CharField()
     size = serializers.IntegerField()
     consenting_size = serializers.IntegerField()
-    mean_mastery = serializers.FloatField(allow_null=True)
+    mean_mastery = serializers.SerializerMethodField(
+        help_text="Mean overall mastery of the consenting students."
+    )
+
+    def get_mean_mastery(self, cohort) -> float | None:
+        return _score(cohort.mean_mastery)
 
 
 # --- the endpoints' paths, shared with /process ------------------------------------------
@@ -222,15 +234,15 @@ def comparison_document(
             {
                 "cohort_a": a.cohort_id,
                 "cohort_b": b.cohort_id,
-                "mean_difference": comparison.mean_difference,
-                "mean_difference_ci": _interval(comparison.mean_difference_ci),
-                "t": comparison.t,
-                "df": comparison.df,
-                "p_value": comparison.p_value,
-                "p_adjusted": comparison.p_adjusted,
+                "mean_difference": _score(comparison.mean_difference),
+                "mean_difference_ci": _interval(comparison.mean_difference_ci, _score),
+                "t": _stat(comparison.t),
+                "df": _stat(comparison.df),
+                "p_value": _p(comparison.p_value),
+                "p_adjusted": _p(comparison.p_adjusted),
                 "significant": comparison.significant,
-                "effect_size": comparison.effect_size,
-                "effect_size_ci": _interval(comparison.effect_size_ci),
+                "effect_size": _stat(comparison.effect_size),
+                "effect_size_ci": _interval(comparison.effect_size_ci, _stat),
                 "reason": None if reason is None else {"code": reason, "message": REASONS[reason]},
                 "interpretation": comparison_sentence(
                     a.name or a.cohort_id, b.name or b.cohort_id, comparison
@@ -244,13 +256,13 @@ def comparison_document(
                 "cohort_id": cohort.cohort_id,
                 "name": cohort.name,
                 "n": f.n,
-                "mean": f.mean,
-                "median": f.median,
-                "std": f.std,
-                "p25": f.p25,
-                "p75": f.p75,
-                "p90": f.p90,
-                "components": {name: f.components[name] for name in COMPONENTS},
+                "mean": _score(f.mean),
+                "median": _score(f.median),
+                "std": _score(f.std),
+                "p25": _score(f.p25),
+                "p75": _score(f.p75),
+                "p90": _score(f.p90),
+                "components": {name: _score(f.components[name]) for name in COMPONENTS},
             }
             for cohort, f in zip(cohorts, figures, strict=True)
         ],
@@ -324,27 +336,48 @@ def _history_document(
         "series": [
             {
                 "period_start": p.period_start,
-                "mean": p.mean,
-                "min": p.min,
-                "max": p.max,
+                "mean": _score(p.mean),
+                "min": _score(p.min),
+                "max": _score(p.max),
                 "samples": p.samples,
             }
             for p in history.series
         ],
         "summary": {
-            "mean": summary.mean,
-            "median": summary.median,
-            "std": summary.std,
-            "min": summary.min,
-            "max": summary.max,
-            "trend_slope": summary.trend_slope,
-            "volatility": summary.volatility,
+            "mean": _score(summary.mean),
+            "median": _score(summary.median),
+            "std": _score(summary.std),
+            "min": _score(summary.min),
+            "max": _score(summary.max),
+            "trend_slope": _rate(summary.trend_slope),
+            "volatility": _rate(summary.volatility),
         },
     }
 
 
-def _interval(interval) -> dict | None:
-    return None if interval is None else {"low": interval.low, "high": interval.high}
+# Output precision: mastery-scale figures to 4 decimals, as scores are stored; per-day rates
+# to 6 (a slope of 0.0001 a day matters over a term); test statistics to 4 decimals; p-values
+# to 4 significant digits (they may be 1e-25).
+def _score(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _stat(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _p(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.4g}")
+
+
+def _interval(interval: Interval | None, rounded: Callable[[float], float]) -> dict | None:
+    if interval is None:
+        return None
+    return {"low": rounded(interval.low), "high": rounded(interval.high)}
 
 
 # --- viewsets ----------------------------------------------------------------------------
