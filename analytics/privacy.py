@@ -1,15 +1,26 @@
 """What analytics stores about a student (see `mastery_project.privacy`).
 
-For now only the batch jobs: django-tasks keeps each job's arguments and result, and a
-batch names its students by their external ids. Predictions, recommendations and
-feedback add their lines here with their tables.
+The batch jobs (django-tasks keeps each job's arguments and result, and a batch names its
+students by their external ids), and each feature's tables.
 """
 
-from django.db.models import BooleanField, F, Func, JSONField, Model, Q, QuerySet, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    Func,
+    JSONField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from mastery_project.privacy import StudentData
+from analytics.models.recommendations import Recommendation, RecommendationFeedback
+from mastery_project.privacy import Export, StudentData
 
 
 def _holds(column: str, value: str) -> Func:
@@ -40,5 +51,58 @@ STUDENT_DATA = (
         retention_setting="RETENTION_BATCH_JOBS_DAYS",
         retention_field="finished_at",
         retention_filter=Q(status__in=[TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED]),
+    ),
+    # Recommendations: a current one is the student's present state (kept, like a mastery
+    # record); a superseded one goes a retention window after it was superseded, once its
+    # feedback has gone (the purge deletes in SQL, which cascades nothing).
+    StudentData(
+        kind="recommendations",
+        model=Recommendation,
+        student_field="student",
+        export=Export(
+            "derived.recommendations",
+            lambda rows: rows.order_by("created_at", "id").values(
+                "id",
+                "topic__slug",
+                "component",
+                "score",
+                "action",
+                "priority",
+                "impact",
+                "steps",
+                "target",
+                "estimated_minutes",
+                "message",
+                "created_at",
+                "superseded_at",
+            ),
+        ),
+        retention_setting="RETENTION_RECOMMENDATIONS_DAYS",
+        retention_field="superseded_at",
+        retention_filter=Q(
+            ~Exists(RecommendationFeedback.objects.filter(recommendation=OuterRef("pk")))
+        ),
+    ),
+    StudentData(
+        kind="recommendation_feedback",
+        model=RecommendationFeedback,
+        student_field="recommendation",
+        rows=lambda student: RecommendationFeedback.objects.filter(recommendation__student=student),
+        export=Export(
+            "derived.feedback",
+            lambda rows: rows.order_by("created_at", "id").values(
+                "recommendation_id",
+                "author_role",
+                "helpful",
+                "completed",
+                "comment",
+                "created_at",
+                "updated_at",
+                topic=F("recommendation__topic__slug"),
+            ),
+            shape=lambda row: {"about": "recommendation", **row},
+        ),
+        retention_setting="RETENTION_RECOMMENDATIONS_DAYS",
+        retention_field="updated_at",
     ),
 )

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from analytics.api.history import CohortAnalyticsViewSet, HistoryViewSet
+from analytics.api.recommendations import RecommendationViewSet
 from compliance.api.views import ComplianceStudentViewSet
 from ingest.api.views import EventViewSet
 from mastery.api.views import CohortViewSet, MasteryViewSet, StudentViewSet, TopicViewSet
@@ -19,6 +20,7 @@ router.register("topics", TopicViewSet, basename="topics")
 router.register("cohorts", CohortViewSet, basename="cohorts")
 router.register("analytics/history", HistoryViewSet, basename="analytics-history")
 router.register("analytics/cohorts", CohortAnalyticsViewSet, basename="analytics-cohorts")
+router.register("recommendations", RecommendationViewSet, basename="recommendations")
 router.register("compliance/student", ComplianceStudentViewSet, basename="compliance-student")
 
 api_urlpatterns = [

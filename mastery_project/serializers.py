@@ -42,6 +42,15 @@ class UnitIntervalField(serializers.Field):
         return value
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false; DRF's BooleanField would also take "yes", "1" or 0."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictCharField(serializers.CharField):
     """A CharField that refuses non-string JSON (DRF would turn 12 into "12") and, by
     default, does not trim: " s-1" is not a valid id, it is not quietly repaired."""

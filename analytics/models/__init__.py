@@ -1,1 +1,3 @@
 """Analytics' tables, one module per feature; each is imported here so Django finds it."""
+
+from analytics.models.recommendations import Recommendation, RecommendationFeedback  # noqa: F401

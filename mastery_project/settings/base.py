@@ -199,6 +199,21 @@ RETENTION_EVENTS_DAYS = env.int("RETENTION_EVENTS_DAYS", default=90)
 RETENTION_SNAPSHOTS_DAYS = env.int("RETENTION_SNAPSHOTS_DAYS", default=365)
 RETENTION_AUDIT_DAYS = env.int("RETENTION_AUDIT_DAYS", default=365)
 RETENTION_BATCH_JOBS_DAYS = env.int("RETENTION_BATCH_JOBS_DAYS", default=30)
+RETENTION_RECOMMENDATIONS_DAYS = env.int("RETENTION_RECOMMENDATIONS_DAYS", default=365)
+
+# --- Recommendations (SPEC §3.2) -------------------------------------------------------
+# A component below the threshold gets a recommendation; a topic at or above it is done,
+# and unlocks the topics that name it as a prerequisite.
+RECOMMENDATION_THRESHOLD = env.float("RECOMMENDATION_THRESHOLD", default=0.7)
+# estimated_minutes = steps x the minutes of one step of the action:
+# practice, one more distinct exercise;
+RECOMMENDATION_MINUTES_PER_EXERCISE = env.int("RECOMMENDATION_MINUTES_PER_EXERCISE", default=15)
+# review, revising the topic and taking one more quiz;
+RECOMMENDATION_MINUTES_PER_QUIZ = env.int("RECOMMENDATION_MINUTES_PER_QUIZ", default=20)
+# refactor, reworking one exercise and resubmitting it for code review;
+RECOMMENDATION_MINUTES_PER_REVIEW = env.int("RECOMMENDATION_MINUTES_PER_REVIEW", default=30)
+# schedule, one working session on one more day.
+RECOMMENDATION_MINUTES_PER_SESSION = env.int("RECOMMENDATION_MINUTES_PER_SESSION", default=25)
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_FORMAT = env("LOG_FORMAT", default="json")

@@ -114,7 +114,7 @@ def test_student_page_shows_mastery_components_and_a_history_chart(school, admin
     assert page.count('class="me-overall-line"') == 1
     assert page.count('class="me-dot"') == 5  # five days of activity
     assert "Recommendations" in page
-    assert "Not available yet" in page
+    assert "more exercises in python.loops would lift completion" in page
     assert "cdn" not in page.lower()
     assert 'name="_save"' not in page  # read-only for a teacher
 

@@ -23,6 +23,10 @@ from django.test.utils import isolate_apps
 from django_tasks_db.models import DBTaskResult
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from analytics.services.recommendations import (
+    recommendation_feedback_save,
+    recommendations_current,
+)
 from compliance.services import export, retention
 from compliance.services.audit import audit_log_write
 from compliance.services.consent import student_consent_set
@@ -149,7 +153,14 @@ def test_declarations_name_real_columns_settings_and_sections():
     # a one-object section gets its row from one declaration only
     for path in ("student", "student.login"):
         assert len(placed[path]) == 1, path
-    assert set(retention.retention_days()) == {"events", "snapshots", "audit_log", "batch_jobs"}
+    assert set(retention.retention_days()) == {
+        "events",
+        "snapshots",
+        "audit_log",
+        "batch_jobs",
+        "recommendations",
+        "recommendation_feedback",
+    }
 
 
 def test_no_compliance_module_imports_ingest_or_analytics():
@@ -219,6 +230,9 @@ def every_kind(school):
         "bystander": job(student_ids=[BYSTANDER]),
         "prefix": job(student_ids=[TARGET[:-1]]),  # names another student, not a substring
     }
+    for served in (student, school.student(BYSTANDER)):
+        advice = recommendations_current(student=served)[0]
+        recommendation_feedback_save(recommendation=advice, author=school.teacher, helpful=True)
     return student, reported["event_id"], jobs
 
 
@@ -257,6 +271,8 @@ def test_every_declared_export_fills_its_section(every_kind, school):
         "events",
         "derived.mastery_records",
         "derived.snapshots",
+        "derived.recommendations",
+        "derived.feedback",
         "audit",
     }
     for path, declared in placed.items():
@@ -268,11 +284,7 @@ def test_every_declared_export_fills_its_section(every_kind, school):
             rows = sum(d.export.values(d.rows_for(student)).count() for d in declared)
             assert len(value) == rows, path
     # declared by nobody yet, so empty
-    assert [doc["derived"][key] for key in ("predictions", "recommendations", "feedback")] == [
-        [],
-        [],
-        [],
-    ]
+    assert doc["derived"]["predictions"] == []
 
 
 # --- a kind registered here, as the next app will register one --------------------------------
