@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
-from compliance.services.audit import audit_log_write, student_ref_for_missing
 from mastery.models import Student, User
 from mastery.selectors import students_visible_to
+from mastery_project.audit import audit_sink
 from mastery_project.errors import NotFound
 
 
@@ -56,7 +56,7 @@ def student_read(
         key = _pk_of(pk)
         student = students.filter(pk=key).first() if key is not None else None
     if student is None:
-        audit_log_write(
+        audit_sink().write(
             request=request,
             action=action,
             student_refs=[_asked_for(student_id, pk)],
@@ -65,7 +65,7 @@ def student_read(
         )
         raise NotFound("No such student.", code="student_not_found")
     if audit_found:
-        audit_log_write(
+        audit_sink().write(
             request=request, action=action, student_refs=[student.student_id], resource=request.path
         )
     return student
@@ -84,7 +84,7 @@ def _asked_for(student_id: str | None, pk: object) -> str:
     """How a refused read names the student it aimed at (in the audit log only, never shown):
     its id, or by hash an erased one's; for a primary key, the id of that row if any."""
     if student_id is not None:
-        return student_ref_for_missing(student_id)
+        return audit_sink().ref_for_missing(student_id)
     key = _pk_of(pk)
     if key is None:
         return ""
@@ -97,9 +97,43 @@ def students_read_audit(
     """Audit one read that showed several students (a list page): one row each, one INSERT.
     Nothing is written when the page showed none."""
     if student_refs:
-        audit_log_write(
+        audit_sink().write(
             request=request,
             action=action,
             student_refs=student_refs,
             resource=resource or request.path,
+        )
+
+
+def aggregate_read_audit(request: HttpRequest, *, action: str, resource: str = "") -> None:
+    """Audit a read that showed figures over many students but no one student's own (a
+    cohort comparison): one entry that names no student; `resource` says what was read."""
+    audit_sink().write(
+        request=request, action=action, student_refs=[""], resource=resource or request.path
+    )
+
+
+def students_audit(
+    *,
+    actor: User | None,
+    action: str,
+    student_refs: Sequence[str],
+    refused_ids: Sequence[str] = (),
+    resource: str,
+) -> None:
+    """Audit work done for `actor` away from any request (a batch job in the worker): one
+    row per student it read or changed, and a `not_found` row per id it was refused,
+    named as `student_read` names a refusal (an erased student by its hash)."""
+    if student_refs:
+        audit_sink().write(
+            request=None, actor=actor, action=action, student_refs=student_refs, resource=resource
+        )
+    if refused_ids:
+        audit_sink().write(
+            request=None,
+            actor=actor,
+            action=action,
+            student_refs=[audit_sink().ref_for_missing(s) for s in refused_ids],
+            resource=resource,
+            outcome="not_found",
         )

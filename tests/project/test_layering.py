@@ -3,7 +3,10 @@
 - `mastery` is the core: it imports no other app. `ingest`, `analytics` and `compliance`
   build on it, and the apps' imports (function-level ones included) have no cycle.
 - No app imports another app's `admin` or `api`: shared plumbing lives in
-  `mastery_project/`, and only the project's wiring (`mastery_project`) imports them all.
+  `mastery_project/`, and only the project's wiring (its URLs, API router, `/process`
+  router, settings and entry points) imports them all.
+- The plumbing is below the apps, not a way round the rules: a plumbing module imports no
+  app but the core, so an app importing plumbing reaches nothing more than the core.
 - Domain code (`*/domain/`, and the admin's chart geometry) is pure: the standard library,
   numpy, scipy, orjson and other pure modules only; no Django.
 """
@@ -18,8 +21,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APPS = ("mastery", "ingest", "analytics", "compliance")
 CORE = "mastery"
-PURE_THIRD_PARTY = {"numpy", "scipy", "orjson"}
+PURE_THIRD_PARTY = {"numpy", "scipy", "orjson", "msgspec"}
 PURE_MODULES = {"mastery/admin/chart.py"}
+PROJECT = "mastery_project"
+WIRING = {"urls", "api", "process", "settings", "wsgi", "asgi"}
 
 
 def _sources(package: str) -> list[Path]:
@@ -111,10 +116,31 @@ def test_no_app_imports_another_apps_admin_or_api(app):
         f"{path.relative_to(REPO_ROOT)} imports {module}"
         for path in _sources(app)
         for module in imported_modules(path)
-        if app_of(module) not in (None, app)
-        and module.split(".")[1:2] in (["admin"], ["api"])
+        if app_of(module) not in (None, app) and module.split(".")[1:2] in (["admin"], ["api"])
     ]
     assert offending == []
+
+
+def _plumbing_sources() -> list[Path]:
+    return [
+        path
+        for path in _sources(PROJECT)
+        if _module_name(path).split(".")[1:2] and _module_name(path).split(".")[1] not in WIRING
+    ]
+
+
+def test_plumbing_modules_are_found():
+    names = {_module_name(p) for p in _plumbing_sources()}
+    assert {"mastery_project.access", "mastery_project.admin_access"} <= names
+    assert "mastery_project.api" not in names
+
+
+@pytest.mark.parametrize(
+    "path", _plumbing_sources(), ids=lambda path: path.relative_to(REPO_ROOT).as_posix()
+)
+def test_plumbing_imports_no_app_but_the_core(path):
+    reached = {app_of(m) for m in imported_modules(path)} - {None}
+    assert reached <= {CORE}, f"{path.relative_to(REPO_ROOT)} imports {sorted(reached - {CORE})}"
 
 
 def _pure_sources() -> list[Path]:
