@@ -172,6 +172,13 @@ class RoleAccess:
         raise Http404
 
 
+def audited_path(request: HttpRequest) -> str:
+    """The page's path and its query, re-encoded one canonical way: whatever escapes the
+    client sent, an id in a query value is written as the erasure looks for it."""
+    query = request.GET.urlencode()
+    return f"{request.path}?{query}" if query else request.path
+
+
 class AuditedReads:
     """Writes one audit entry per page that shows student data: the list (one row per
     student listed, in one INSERT) and the detail page."""
@@ -192,7 +199,7 @@ class AuditedReads:
                 request,
                 action=self.audit_list_action,
                 student_refs=list(refs),
-                resource=request.get_full_path(),
+                resource=audited_path(request),
             )
         return response
 

@@ -11,12 +11,14 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.management import CommandError, call_command
 from django.db import connections
+from django.test import Client
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from compliance.models import AuditLog, ConsentChange, ErasureLedger
 from compliance.services import erasure
+from compliance.services.audit import audit_log_write
 from compliance.services.erasure import student_erase
 from compliance.services.pseudonyms import student_hash
 from ingest import pipeline
@@ -434,3 +436,37 @@ def test_erasure_deletes_the_logins_refresh_tokens_and_they_stop_working(
     answer = api_client.post("/api/v1/auth/token/refresh", {"refresh": str(refresh)}, format="json")
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "authentication_failed"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [f"?q={TARGET}", f"?o=1&q={TARGET}", f"?q={TARGET}&o=1", "?q=gdpr%2Dtarget%2D4242"],
+)
+def test_erasure_pseudonymises_an_admin_search_for_the_student(
+    query, school, client_for, django_capture_on_commit_callbacks
+):
+    """Admin list pages audit their full path: a search for the id names the student in it."""
+    admin_site = Client()
+    admin_site.force_login(school.teacher)
+    for page in ("student", "masteryrecord"):
+        assert admin_site.get(f"/admin/mastery/{page}/{query}").status_code == 200
+    assert AuditLog.objects.filter(student_ref=TARGET, action__startswith="admin.").count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(school.admin).delete(ERASE)
+    assert rows_naming(TARGET) == []
+    searches = AuditLog.objects.filter(student_ref=HASHED_REF, action__startswith="admin.")
+    assert {entry.resource.split("?")[1].split("q=")[1].split("&")[0] for entry in searches} == {
+        HASHED_REF
+    }
+
+
+def test_erasure_leaves_a_search_that_only_contains_the_id_alone(school, client_for):
+    audit_log_write(
+        request=None,
+        action="admin.student.list",
+        student_refs=[TARGET],
+        resource=f"/admin/mastery/student/?q={TARGET}-x&cohort=v1",
+    )
+    student_erase(student_id=TARGET, actor=None)
+    entry = AuditLog.objects.get(action="admin.student.list")
+    assert entry.resource == f"/admin/mastery/student/?q={TARGET}-x&cohort=v1"
