@@ -18,6 +18,7 @@ from compliance.models import AuditLog, ErasureLedger
 from compliance.services.audit import audit_log_write
 from compliance.services.pseudonyms import ERASED_PREFIX, student_hash
 from mastery.models import Student, User
+from mastery.signals import students_changed_on_commit
 from mastery_project import privacy
 from mastery_project.errors import NotFound
 
@@ -92,6 +93,8 @@ def student_erase(
             details={"rows": counts},
         )
         transaction.on_commit(lambda: _ledger_file_append(hashed, now))
+        # Caches of derived data (predictions) must not outlive the student.
+        students_changed_on_commit([student_id], sender=student_erase)
     return counts
 
 

@@ -4,6 +4,7 @@ and never for a batch that changed nobody or that rolled back."""
 import pytest
 from django.db import transaction
 
+from compliance.services.erasure import student_erase
 from ingest.pipeline import ingest_batch
 from mastery.signals import students_changed, students_changed_on_commit
 from tests.factories import event_document
@@ -74,3 +75,14 @@ def test_a_failing_receiver_does_not_fail_the_sender(received, django_capture_on
     finally:
         students_changed.disconnect(broken)
     assert received == [{"s-9"}]
+
+
+def test_an_erasure_names_the_erased_student_after_its_commit(
+    received, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_batch([event_document(student_id="s-gone")], source="http")
+    received.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        student_erase(student_id="s-gone", actor=None, actor_label="test")
+    assert received == [{"s-gone"}]
