@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -47,9 +46,16 @@ _SECTIONS: dict[type[Model], list["PageSection"]] = defaultdict(list)
 
 
 def admin_action_for(model: type[Model]) -> Callable[[Callable], Callable]:
-    """Adds an admin action (an `@admin.action` function) to `model`'s admin."""
+    """Adds an admin action (an `@admin.action` function) to `model`'s admin. The action
+    must name the permission it needs (`permissions=[...]`, checked against the admin's
+    roles), so it is never offered by default to every role that sees the list."""
 
     def register(action: Callable) -> Callable:
+        if not getattr(action, "allowed_permissions", None):
+            raise ImproperlyConfigured(
+                f"admin action {action.__name__} names no permission: "
+                "use @admin.action(permissions=[...])"
+            )
         _ACTIONS[model].append(action)
         return action
 
@@ -102,8 +108,9 @@ class RoleAccess:
 
     A request for an object outside the caller's queryset answers 404, as the API does,
     where the admin would redirect to its index with a "does not exist" message. The
-    actions, list filters and page sections are the admin's own and those other apps add
-    for its model (`admin_action_for`, `admin_list_filter_for`, `admin_section_for`).
+    actions are those registered for its model (`admin_action_for`, by its own app or
+    another); list filters and page sections are its own and those other apps add
+    (`admin_list_filter_for`, `admin_section_for`).
     """
 
     view_roles: frozenset[str] = ADMINS
@@ -111,20 +118,26 @@ class RoleAccess:
     change_roles: frozenset[str] = NOBODY
     delete_roles: frozenset[str] = NOBODY
     gdpr_roles: frozenset[str] = ADMINS
-    base_actions: Sequence = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "actions" in vars(cls):
+            raise ImproperlyConfigured(
+                f"{cls.__name__} sets `actions`, which would hide the registered ones: "
+                "add actions with admin_action_for(Model)"
+            )
 
     @property
     def actions(self) -> tuple:
-        return (*self.base_actions, *_ACTIONS[self.model])
+        return tuple(_ACTIONS[self.model])
 
     def get_list_filter(self, request: HttpRequest):
         return (*super().get_list_filter(request), *_LIST_FILTERS[self.model])
 
-    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id)) if object_id else None
-        sections = page_sections(request, obj) if obj is not None else []
-        extra_context = {**(extra_context or {}), "page_sections": sections}
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """After Django's permission checks: the sections of a page that is shown."""
+        context["page_sections"] = page_sections(request, obj) if obj is not None else []
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

@@ -160,7 +160,7 @@ def cohort_distribution(request: HttpRequest, cohort: Cohort) -> dict:
 
 
 @admin_action_for(Cohort)
-@admin.action(description="Compare selected cohorts")
+@admin.action(description="Compare selected cohorts", permissions=["view"])
 def compare_cohorts(modeladmin, request: HttpRequest, queryset: QuerySet[Cohort]):
     """Side by side, with Welch's test of each pair; an optional topic narrows it."""
     cohorts = list(queryset.order_by("cohort_id")[: MAX_COMPARED + 1])

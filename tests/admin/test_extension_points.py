@@ -7,6 +7,7 @@ from copy import deepcopy
 import pytest
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import reverse
 
@@ -77,7 +78,7 @@ def test_registered_actions_and_list_filters_join_the_admins_own(registry, schoo
         def queryset(self, request, queryset):
             return queryset
 
-    @admin.action(description="Wave")
+    @admin.action(description="Wave", permissions=["view"])
     def wave(modeladmin, request, queryset):
         return None
 
@@ -92,3 +93,33 @@ def test_registered_actions_and_list_filters_join_the_admins_own(registry, schoo
     assert "wave" in students.get_actions(request)
     assert "wave" not in cohorts.get_actions(request)
     assert {"export_json", "erase"} <= set(students.get_actions(request))  # compliance's
+
+
+def test_an_added_action_must_name_its_permission(registry):
+    @admin.action(description="Open to all")
+    def open_to_all(modeladmin, request, queryset):
+        return None
+
+    with pytest.raises(ImproperlyConfigured, match="names no permission"):
+        registry.admin_action_for(Student)(open_to_all)
+
+
+def test_an_admin_that_sets_actions_itself_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="would hide the registered ones"):
+
+        class Hiding(admin_access.RoleAccess, admin.ModelAdmin):
+            actions = ("delete_selected",)
+
+
+def test_sections_are_not_built_for_a_page_the_caller_may_not_see(
+    registry, section_template, school, admin_client_for
+):
+    built = []
+    registry.admin_section_for(Student, template=section_template)(
+        lambda request, obj: built.append(obj.pk) or {"greeting": "hi"}
+    )
+    other = school.students["s-b1"]  # another teacher's student
+    client = admin_client_for(school.users["teacher"])
+    response = client.get(reverse("admin:mastery_student_change", args=[other.pk]))
+    assert response.status_code == 404
+    assert built == []
