@@ -137,7 +137,7 @@ def erase(modeladmin, request: HttpRequest, queryset: QuerySet[Student]):
     if request.POST.get("post") != "yes":
         return TemplateResponse(
             request,
-            "admin/mastery/student/erase_confirmation.html",
+            "admin/compliance/student/erase_confirmation.html",
             {
                 **modeladmin.admin_site.each_context(request),
                 "title": "Erase students?",

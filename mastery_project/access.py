@@ -42,7 +42,9 @@ def student_read(
 ) -> Student:
     """The student this caller may see, by external id (the API) or primary key (the admin).
 
-    Every API view, admin page and `/process` intent reads a student through here. A student
+    Every API view and `/process` intent that names a student reads it through here, and so
+    does the admin's student page (the record and event pages are the admin's own change
+    views over querysets built on the same visibility rule). A student
     that does not exist and one the caller may not see are alike `NotFound` (404, never
     403: existence is not revealed). The attempt is audited either way: a refusal as
     `not_found`, naming the student asked for (by its hash when it was erased); a success

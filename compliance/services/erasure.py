@@ -58,8 +58,9 @@ def student_erase(
     """Erase everything that names the student, in one transaction (SPEC §5).
 
     Every kind the apps declare is erased as declared (`mastery_project.privacy`): the
-    student, its login (personal data, so deleted, not kept deactivated), its events,
-    records, snapshots, memberships, consent history and batch jobs are deleted; audit
+    student, its login (personal data, so deleted, not kept deactivated) and the login's
+    refresh tokens, its events, records, snapshots, memberships, consent history, admin
+    log entries, analytics rows and batch jobs are deleted; audit
     entries keep only the keyed hash, in place of the id and of the login's username. The
     ledger keeps the hash and the time, so late events are refused. Returns the count of
     each kind.

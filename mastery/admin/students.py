@@ -37,12 +37,6 @@ class CohortFilter(ChoicesFilter):
         return [(c.cohort_id, c.name or c.cohort_id) for c in cohorts.only("cohort_id", "name")]
 
 
-def _level_bands() -> list[tuple[str, float, float | None]]:
-    """(name, lower, upper or None) of each level, ascending (SPEC §2.1)."""
-    uppers = [lower for lower, _ in LEVELS[1:]] + [None]
-    return [(name, lower, upper) for (lower, name), upper in zip(LEVELS, uppers, strict=True)]
-
-
 class OverallLevelFilter(admin.SimpleListFilter):
     """The level of the student's overall mastery (no records yet counts as beginner)."""
 
@@ -174,9 +168,18 @@ class StudentAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
             "at_risk_below": AT_RISK_BELOW,
             "components": COMPONENTS,
             "weights": [(name, getattr(weights, name)) for name in COMPONENTS],
-            "chart": history_chart(history),
+            "history": history,
             "history_days": HISTORY_DAYS,
         }
+
+    def render_change_form(self, request: HttpRequest, context, *args, **kwargs):
+        # Drawn once the page's sections are known: one may bring a forecast for the chart
+        # (`chart_band`: (day, mastery, lower, upper) for each day after today).
+        if "history" in context:
+            sections = context.get("page_sections", ())
+            band = next((s["chart_band"] for s in sections if s.get("chart_band")), ())
+            context["chart"] = history_chart(context["history"], band=band)
+        return super().render_change_form(request, context, *args, **kwargs)
 
 
 # --- mastery records ---------------------------------------------------------------
