@@ -173,13 +173,15 @@ class StudentAdmin(RoleAccess, AuditedReads, admin.ModelAdmin):
         }
 
     def render_change_form(self, request: HttpRequest, context, *args, **kwargs):
-        # Drawn once the page's sections are known: one may bring a forecast for the chart
-        # (`chart_band`: (day, mastery, lower, upper) for each day after today).
+        # Drawn once the page's sections are known (`RoleAccess` adds them; the response is
+        # rendered later): one may bring a forecast for the chart (`chart_band`: (day,
+        # mastery, lower, upper) for each day after today).
+        response = super().render_change_form(request, context, *args, **kwargs)
         if "history" in context:
             sections = context.get("page_sections", ())
             band = next((s["chart_band"] for s in sections if s.get("chart_band")), ())
-            context["chart"] = history_chart(context["history"], band=band)
-        return super().render_change_form(request, context, *args, **kwargs)
+            response.context_data["chart"] = history_chart(context["history"], band=band)
+        return response
 
 
 # --- mastery records ---------------------------------------------------------------

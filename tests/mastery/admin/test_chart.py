@@ -56,3 +56,36 @@ def test_an_empty_history_says_so():
     assert chart["dots"] == []
     assert chart["start"] == START
     assert chart["end"] == START + timedelta(days=29)
+
+
+def test_a_forecast_band_extends_the_days_and_starts_from_todays_value():
+    history = series(3, loops=[(0, 0.2), (2, 0.4)])
+    ahead = [
+        (START + timedelta(days=3), 0.5, 0.4, 0.6),
+        (START + timedelta(days=4), 0.6, 0.4, 0.8),
+    ]
+    chart = history_chart(history, band=ahead)
+    step = (PLOT_RIGHT - PLOT_LEFT) / 4  # five days across the plot
+    [line] = chart["overall"]
+    assert [float(p.split(",")[0]) for p in line.split()] == [
+        PLOT_LEFT,
+        PLOT_LEFT + step,
+        PLOT_LEFT + 2 * step,
+    ]
+    forecast = chart["forecast"]
+    start, *rest = forecast["line"].split()
+    assert start == line.split()[-1]  # drawn on from today's point
+    assert [float(p.split(",")[0]) for p in rest] == [PLOT_LEFT + 3 * step, PLOT_RIGHT]
+    # the band: today, the upper edge forward, the lower edge back
+    area = [tuple(map(float, p.split(","))) for p in forecast["area"].split()]
+    assert len(area) == 1 + 2 * len(ahead)
+    assert area[2][1] < area[3][1]  # upper above lower on the last day (SVG y grows down)
+    assert chart["forecast_end"] == START + timedelta(days=4)
+    assert chart["legend"][-1]["label"] == "forecast (80 %)"
+    assert chart["ticks"][0]["label"] == "May 5"
+
+
+def test_no_forecast_is_drawn_without_a_value_today():
+    chart = history_chart(series(3), band=[(START + timedelta(days=3), 0.5, 0.4, 0.6)])
+    assert chart["forecast"] is None
+    assert [t["label"] for t in chart["ticks"]] == ["May 3"]
