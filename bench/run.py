@@ -1,23 +1,42 @@
-"""`make bench`: Kafka → PostgreSQL ingestion measured beside its raw floor, in one run.
+"""`make bench`: every target of SPEC §8, each beside its baseline from the same run.
 
-1. Produce N synthetic events (default 200,000) to a fresh topic.
-2. Floor: a plain confluent-kafka consume of that topic plus a PostgreSQL COPY of the
-   same rows into a scratch table: the least any consumer must do.
-3. Ours: the real EventConsumer (validation, inbox, mastery records, snapshots, offsets)
-   over the same events; applied events/s and its ratio to the floor.
-4. Latency: events produced at a steady rate (default 2,000/s) while the consumer runs;
-   p50/p95 from produce to offset committed.
+    python bench/run.py [--only ingest,api,...] [--size small|default|large] [--runs N]
 
-Runs in a database of its own (`<name>_bench`, recreated), never the dev data.
+Runs in a database of its own (`<name>_bench`, recreated; `--database` names another),
+never the dev data, and prints one Markdown table: each figure, its baseline, the ratio,
+the target, whether it is met, and the load average when it was measured (other work on
+the machine moves every figure). `bench/results.json` (git-ignored) gets every figure,
+the core count, the commit and the options, so that runs can be compared.
+
+A benchmark is one module under `bench/` with one function, registered below with one
+line (`Benchmark(name, "bench.module:function")`). The function:
+
+- is called with Django set up on the migrated bench database, emptied of what earlier
+  benchmarks wrote (`flush`); the Kafka, Redis and database URLs are in the environment;
+- receives the keyword arguments it declares among `size` ("small", "default" or
+  "large": how much data to measure on) and `runs` (how many times to repeat a whole
+  measurement, for a median);
+- returns a list of rows, each a dict with `measure` and either
+  `ours`, `baseline`, `ratio`, `target`, `met` (text, text, number or None, text, bool or
+  None; optionally `load` and a `figures` dict of raw numbers for results.json), or the
+  millisecond form (lower is better): `ours_ms` (or `median_ms`, with `p95_ms`), and
+  where there is one `baseline_ms` with `baseline` (what it measured) and `target_ms`.
+
+A registered module that does not exist yet is left out of the table, and said so.
 """
 
+from __future__ import annotations
+
 import argparse
+import importlib
+import inspect
 import os
+import subprocess
 import sys
-import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,13 +44,30 @@ import orjson
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
 sys.path.insert(0, str(ROOT))
 
 
-def bench_database(url: str) -> str:
-    """Recreate `<db>_bench` next to the configured database; return its URL."""
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    target: str  # "bench.module:function"
+
+
+BENCHMARKS = [
+    Benchmark("ingest", "bench.ingest:ingest_bench"),
+    Benchmark("api", "bench.api:api_bench"),
+    Benchmark("batch", "bench.batch:batch_bench"),
+    Benchmark("history", "bench.history:history_bench"),
+    Benchmark("predictions", "bench.predictions:predictions_bench"),
+    Benchmark("recommendations", "bench.recommendations:recommendations_bench"),
+]
+
+
+def bench_database(url: str, name: str | None) -> str:
+    """Recreate the bench database next to the configured one; return its URL."""
     parts = urlsplit(url.replace("postgres://", "postgresql://", 1))
-    name = f"{parts.path.lstrip('/') or 'mastery'}_bench"
+    name = name or f"{parts.path.lstrip('/') or 'mastery'}_bench"
     with psycopg.connect(urlunsplit(parts), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -50,200 +86,137 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def create_topic(admin, name: str, partitions: int) -> None:
-    from confluent_kafka.admin import NewTopic
-
-    for future in admin.create_topics([NewTopic(name, partitions, -1)]).values():
-        future.result(30)
-
-
-def produce(servers: str, topic: str, events: list[dict], rate: float | None = None) -> None:
-    from confluent_kafka import Producer
-
-    producer = Producer(
-        {"bootstrap.servers": servers, "linger.ms": 5, "queue.buffering.max.messages": 1000000}
-    )
-    started = time.monotonic()
-    for n, event in enumerate(events, start=1):
-        headers = [("bench.produced_at", str(time.time()).encode())] if rate else None
-        while True:
-            try:
-                producer.produce(
-                    topic, key=event["student_id"].encode(), value=orjson.dumps(event),
-                    headers=headers,
-                )  # fmt: skip
-                break
-            except BufferError:
-                producer.poll(0.01)
-        if rate:
-            ahead = n / rate - (time.monotonic() - started)
-            if ahead > 0:
-                producer.poll(0)
-                time.sleep(ahead)
-    producer.flush(120)
+def normalized(row: dict) -> dict:
+    """A row in the general form; the millisecond form is converted (lower is better)."""
+    if "ours_ms" not in row and "median_ms" not in row:
+        return {"load": None, "figures": {}, **row}
+    ours = row.get("ours_ms", row.get("median_ms"))
+    base, target = row.get("baseline_ms"), row.get("target_ms")
+    text = f"{ours:.1f} ms" + (f", p95 {row['p95_ms']:.1f} ms" if "p95_ms" in row else "")
+    return {
+        "measure": row["measure"],
+        "ours": text,
+        "baseline": "—" if base is None else f"{base:.1f} ms ({row.get('baseline', '')})",
+        "ratio": ours / base if base else None,
+        "target": "—" if target is None else f"< {target:,} ms",
+        "met": None if target is None else ours < target,
+        "load": row.get("load"),
+        "figures": {k: v for k, v in row.items() if isinstance(v, int | float)},
+    }
 
 
-def floor(servers: str, topic: str, expected: int, database_url: str) -> float:
-    """Plain consume + COPY of the same rows: events/s."""
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": servers,
-            "group.id": f"bench-floor-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-        }
-    )
-    consumer.subscribe([topic])
-    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_floor (event_id text PRIMARY KEY,"
-            " student_id text, topic text, occurred_at timestamptz, payload jsonb)"
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| measure | ours | baseline (same run) | ratio | target | met | load |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        met = {True: "yes", False: "**no**", None: "—"}[row["met"]]
+        load = "—" if row.get("load") is None else f"{row['load']:.1f}"
+        lines.append(
+            f"| {row['measure']} | {row['ours']} | {row['baseline']} | {ratio}"
+            f" | {row['target']} | {met} | {load} |"
         )
-        conn.execute("TRUNCATE bench_floor")
-        conn.commit()
-        seen, started = 0, None
-        while seen < expected:
-            messages = consumer.consume(num_messages=5000, timeout=1)
-            if not messages:
-                continue
-            started = started or time.perf_counter()
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY bench_floor (event_id, student_id, topic, occurred_at, payload)"
-                    " FROM STDIN"
-                ) as copy,
-            ):
-                for message in messages:
-                    event = orjson.loads(message.value())
-                    copy.write_row(
-                        (event["event_id"], event["student_id"], event["topic"],
-                         event["occurred_at"], orjson.dumps(event["payload"]).decode())
-                    )  # fmt: skip
-            conn.commit()
-            consumer.commit(asynchronous=False)
-            seen += len(messages)
-        elapsed = time.perf_counter() - started
-    consumer.close()
-    return expected / elapsed
+    return "\n".join(lines)
 
 
-def make_consumer(servers: str, topic: str, group: str, batch_size: int, on_commit=None):
-    from ingest.consumer import ConsumerSettings, EventConsumer
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
 
-    class BenchConsumer(EventConsumer):
-        first_batch_at: float | None = None
-
-        def handle_batch(self, batch):
-            self.first_batch_at = self.first_batch_at or time.perf_counter()
-            super().handle_batch(batch)
-
-        def _commit(self, batch):
-            super()._commit(batch)
-            if on_commit:
-                on_commit(batch)
-
-    return BenchConsumer(
-        ConsumerSettings(
-            bootstrap_servers=servers, group_id=group, topic=topic,
-            dlq_topic=f"{topic}.dlq", batch_size=batch_size,
-        )
-    )  # fmt: skip
+    head = git("rev-parse", "HEAD") or "unknown"
+    return f"{head}-dirty" if git("status", "--porcelain", "--untracked-files=no") else head
 
 
-def ours(servers: str, topic: str, expected: int, batch_size: int) -> float:
-    consumer = make_consumer(servers, topic, f"bench-{uuid.uuid4().hex[:8]}", batch_size)
-    consumer.run(max_messages=expected, idle_exit=30)
-    elapsed = time.perf_counter() - consumer.first_batch_at
-    return consumer.processed / elapsed
+def flush() -> None:
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
 
 
-def latency(servers: str, topic: str, events: list[dict], rate: float, batch_size: int):
-    samples: list[float] = []
-
-    def on_commit(batch):
-        now = time.time()
-        for message in batch:
-            for key, value in message.headers() or []:
-                if key == "bench.produced_at":
-                    samples.append(now - float(value))
-
-    consumer = make_consumer(
-        servers, topic, f"bench-lat-{uuid.uuid4().hex[:8]}", batch_size, on_commit
-    )
-    worker = threading.Thread(
-        target=consumer.run, kwargs={"max_messages": len(events), "idle_exit": 30}
-    )
-    worker.start()
-    while not consumer.ever_assigned:
-        time.sleep(0.1)
-    produce(servers, topic, events, rate=rate)
-    worker.join()
-    samples.sort()
-    return samples[len(samples) // 2], samples[int(len(samples) * 0.95) - 1], len(samples)
+def run_one(benchmark: Benchmark, options: dict) -> tuple[list[dict], str | None]:
+    """The benchmark's rows, or why it has none."""
+    module_name, function_name = benchmark.target.split(":")
+    if not (ROOT / Path(*module_name.split("."))).with_suffix(".py").exists():
+        return [], f"{module_name.replace('.', '/')}.py does not exist yet"
+    function = getattr(importlib.import_module(module_name), function_name)
+    accepted = inspect.signature(function).parameters
+    flush()
+    at_start = os.getloadavg()[0]
+    rows = [
+        normalized(row) for row in function(**{k: v for k, v in options.items() if k in accepted})
+    ]
+    for row in rows:
+        if row.get("load") is None:
+            row["load"] = at_start
+    return rows, None
 
 
 def main() -> None:
+    names = [b.name for b in BENCHMARKS]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--students", type=int, default=5_000)
-    parser.add_argument("--topics", type=int, default=40)
-    parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=5_000)
-    parser.add_argument("--rate", type=float, default=2_000)
-    parser.add_argument("--latency-seconds", type=float, default=15)
+    parser.add_argument(
+        "--only", default=",".join(names), help=f"comma-separated subset of {', '.join(names)}"
+    )
+    parser.add_argument("--size", choices=("small", "default", "large"), default="default")
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each figure")
+    parser.add_argument("--database", help="bench database name (default: <name>_bench)")
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
 
-    import random
-
-    database_url = bench_database(os.environ["DATABASE_URL"])
-    setup_django(database_url)
-    from confluent_kafka.admin import AdminClient
-
-    from ingest.synthetic import synthetic_events
-
-    servers = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    admin = AdminClient({"bootstrap.servers": servers})
-    run_id = uuid.uuid4().hex[:8]
-    topic, latency_topic = f"bench.events.{run_id}", f"bench.latency.{run_id}"
-    for name in (topic, f"{topic}.dlq", latency_topic, f"{latency_topic}.dlq"):
-        create_topic(admin, name, args.partitions if "dlq" not in name else 1)
-
-    rng = random.Random(8)
-    now = datetime.now(UTC)
-    students = [f"b-{n:06d}" for n in range(args.students)]
-    topics = [f"course.topic-{n}" for n in range(args.topics)]
-    events = list(synthetic_events(
-        student_ids=students, topics=topics, start=now - timedelta(days=30),
-        end=now - timedelta(minutes=1), count=args.events, rng=rng,
-    ))  # fmt: skip
-    print(f"producing {len(events):,} events ({args.students:,} students, {args.topics} topics)")
-    produce(servers, topic, events)
-
-    floor_rate = floor(servers, topic, len(events), database_url)
-    our_rate = ours(servers, topic, len(events), args.batch_size)
-
-    steady = list(synthetic_events(
-        student_ids=students, topics=topics, start=now - timedelta(days=1),
-        end=datetime.now(UTC), count=int(args.rate * args.latency_seconds), rng=rng,
-    ))  # fmt: skip
-    p50, p95, n = latency(servers, latency_topic, steady, args.rate, args.batch_size)
+    setup_django(bench_database(os.environ["DATABASE_URL"], args.database))
+    options = {"size": args.size, "runs": args.runs}
+    started = datetime.now(UTC)
+    rows: list[dict] = []
+    skipped: dict[str, str] = {}
+    for benchmark in BENCHMARKS:
+        if benchmark.name not in chosen:
+            continue
+        print(f"\n== {benchmark.name} (load {os.getloadavg()[0]:.1f})", flush=True)
+        began = time.monotonic()
+        try:
+            found, reason = run_one(benchmark, options)
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            found, reason = [], f"failed: {type(exc).__name__}: {exc}"
+        if reason:
+            skipped[benchmark.name] = reason
+            print(f"{benchmark.name}: {reason}", flush=True)
+        for row in found:
+            row["benchmark"] = benchmark.name
+        rows.extend(found)
+        print(f"({benchmark.name}: {time.monotonic() - began:.0f} s)", flush=True)
 
     print()
-    print("| measure | ours | baseline (same run) | ratio | target |")
-    print("| --- | --- | --- | --- | --- |")
-    print(
-        f"| Kafka → PostgreSQL, events/s | {our_rate:,.0f} | {floor_rate:,.0f} (consume + COPY)"
-        f" | {our_rate / floor_rate:.2f} | ≥ 20,000 and ≥ 0.5 |"
+    print(table(rows))
+    for name, reason in skipped.items():
+        print(f"\n{name}: not measured ({reason})")
+    cores = os.cpu_count()
+    print(f"\n({cores} cores; size {args.size}; median of {args.runs} runs where repeated;")
+    print(f" load = 1-minute load average when measured; commit {commit()[:12]})")
+    RESULTS.write_bytes(
+        orjson.dumps(
+            {
+                "commit": commit(),
+                "cores": cores,
+                "started_at": started,
+                "finished_at": datetime.now(UTC),
+                "options": {**options, "only": chosen},
+                "rows": rows,
+                "skipped": skipped,
+            },
+            option=orjson.OPT_INDENT_2,
+        )
     )
-    print(
-        f"| produce → committed at {args.rate:,.0f}/s | p50 {p50 * 1000:.0f} ms,"
-        f" p95 {p95 * 1000:.0f} ms ({n:,} events) | — | — | p95 < 250 ms |"
-    )
-    print(f"\n({os.cpu_count()} cores; batch size {args.batch_size}; {args.partitions} partitions)")
+    print(f"figures written to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

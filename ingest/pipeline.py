@@ -24,7 +24,6 @@ from ingest import metrics
 from ingest.domain.events import INVALID_SHAPE, EventRejected, LearningEvent, parse_event
 from ingest.models import InboxEvent
 from ingest.selectors import pair_events_since
-from mastery.domain.facts import PairEvent
 from mastery.models import Student, Topic
 from mastery.services import mastery_records_apply_events
 from mastery.signals import students_changed_on_commit
@@ -93,13 +92,14 @@ def ingest_batch(
     started = time.perf_counter()
     outcomes: list[ItemOutcome | None] = [None] * len(items)
     parsed: list[tuple[int, LearningEvent]] = []
+    retention_days = settings.RETENTION_EVENTS_DAYS
     for index, raw in enumerate(items):
         if not isinstance(raw, bytes | Mapping):
             message = "an event must be a JSON object"
             outcomes[index] = ItemOutcome(index, None, REJECTED, INVALID_SHAPE, message)
             continue
         try:
-            event = parse_event(raw, now=now, retention_days=settings.RETENTION_EVENTS_DAYS)
+            event = parse_event(raw, now=now, retention_days=retention_days)
         except EventRejected as exc:
             outcomes[index] = ItemOutcome(index, exc.event_id, REJECTED, exc.code, exc.message)
             continue
@@ -165,10 +165,13 @@ def _observe(result: BatchResult, *, source: str, seconds: float) -> None:
 
 
 def _stored_hashes(event_ids: list[str]) -> dict[str, str]:
+    """Each id a probe of the primary key: a batch costs what it holds, whatever the size
+    of the inbox (the planner otherwise scans the whole table for a long array)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT event_id, content_hash FROM {InboxEvent._meta.db_table} "
-            "WHERE event_id = ANY(%s::varchar[])",
+            f"""SELECT e.event_id, e.content_hash FROM unnest(%s::varchar[]) AS k(id)
+                CROSS JOIN LATERAL (SELECT event_id, content_hash
+                    FROM {InboxEvent._meta.db_table} WHERE event_id = k.id) AS e""",
             [event_ids],
         )
         return dict(cursor.fetchall())
@@ -222,7 +225,7 @@ def _store(
             (
                 (
                     e.event_id, e.event_type, students[e.student_id], topics[e.topic],
-                    e.occurred_at, orjson.dumps(e.payload).decode(), e.content_hash,
+                    e.occurred_at, orjson.dumps(e.payload), e.content_hash,
                 )
                 for _, e in new
             ),
@@ -241,14 +244,15 @@ def _store(
         late_known, _ = _classify_known(raced)
         results.extend(late_known)
 
-    events_by_pair: dict[tuple[int, int], list[PairEvent]] = defaultdict(list)
+    # The parsed events themselves are folded (`mastery.domain.facts.FoldEvent`): no copy.
+    events_by_pair: dict[tuple[int, int], list[LearningEvent]] = defaultdict(list)
     latest_by_student: dict[int, datetime] = {}
     for index, event in new:
         if event.event_id not in inserted:
             continue
         results.append((index, event, ACCEPTED))
         student_pk = students[event.student_id]
-        events_by_pair[(student_pk, topics[event.topic])].append(event.as_pair_event())
+        events_by_pair[(student_pk, topics[event.topic])].append(event)
         latest_by_student[student_pk] = max(
             event.occurred_at, latest_by_student.get(student_pk, event.occurred_at)
         )
@@ -271,9 +275,10 @@ def _bump_activity(latest_by_student: dict[int, datetime]) -> None:
             " ORDER BY id FOR UPDATE",
             [pks],
         )
+        # Only rows that move: a row version written for nothing still costs its WAL.
         cursor.execute(
-            f"""UPDATE {Student._meta.db_table} s SET last_activity_at =
-                    GREATEST(s.last_activity_at, x.at)
-                FROM unnest(%s::bigint[], %s::timestamptz[]) AS x(id, at) WHERE s.id = x.id""",
+            f"""UPDATE {Student._meta.db_table} s SET last_activity_at = x.at
+                FROM unnest(%s::bigint[], %s::timestamptz[]) AS x(id, at)
+                WHERE s.id = x.id AND (s.last_activity_at IS NULL OR s.last_activity_at < x.at)""",
             [pks, [latest_by_student[pk] for pk in pks]],
         )

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mastery.domain.facts import (
+    FoldEvent,
     PairEvent,
     PairFacts,
     ReportedTotal,
@@ -17,7 +18,7 @@ from mastery.domain.facts import (
     daily_states,
     effective_exercises_total,
     facts_from_record,
-    facts_to_record,
+    facts_json,
     fold,
     latest_reported_total,
 )
@@ -111,32 +112,42 @@ def _scored(facts: PairFacts, total: int, policy: ScoringPolicy) -> tuple[Compon
 
 
 def _update_reported_totals(
-    events_by_topic: Mapping[int, list[PairEvent]], topics: dict[int, TopicState]
+    events_by_topic: Mapping[int, list[FoldEvent]], topics: dict[int, TopicState]
 ) -> set[int]:
-    """Move each topic's reported size forward; return topics whose effective size changed."""
+    """Move each topic's reported size forward; return topics whose effective size changed.
+
+    One statement per topic, in pk order (the lock order: no deadlocks), sent in one
+    pipeline: a time-ordered stream moves every active topic forward in every batch."""
+    moves = []
+    for topic_pk, events in sorted(events_by_topic.items()):
+        candidate = latest_reported_total(topics[topic_pk].reported, events)
+        if candidate is not None and candidate != topics[topic_pk].reported:
+            at, event_id, total = candidate
+            moves.append((topic_pk, [total, at, event_id, topic_pk, at, event_id]))
+    if not moves:
+        return set()
     changed = set()
     with connection.cursor() as cursor:
-        for topic_pk, events in sorted(events_by_topic.items()):  # lock order: no deadlocks
-            state = topics[topic_pk]
-            candidate = latest_reported_total(state.reported, events)
-            if candidate is None or candidate == state.reported:
-                continue
-            at, event_id, total = candidate
-            # Conditional on recency, so concurrent writers can only move it forward.
-            cursor.execute(
-                f"""UPDATE {TOPICS} SET reported_exercises_total = %s, reported_at = %s,
-                        reported_event_id = %s
-                    WHERE id = %s AND (reported_at IS NULL OR (reported_at, reported_event_id)
-                        < (%s::timestamptz, %s::varchar))
-                    RETURNING reported_exercises_total, reported_at, reported_event_id""",
-                [total, at, event_id, topic_pk, at, event_id],
-            )
-            row = cursor.fetchone()
+        raw = cursor.cursor  # psycopg's own: executemany pipelines and keeps each RETURNING
+        # Conditional on recency, so concurrent writers can only move it forward.
+        raw.executemany(
+            f"""UPDATE {TOPICS} SET reported_exercises_total = %s, reported_at = %s,
+                    reported_event_id = %s
+                WHERE id = %s AND (reported_at IS NULL OR (reported_at, reported_event_id)
+                    < (%s::timestamptz, %s::varchar))
+                RETURNING reported_exercises_total, reported_at, reported_event_id""",
+            [params for _, params in moves],
+            returning=True,
+        )
+        for topic_pk, _ in moves:
+            row = raw.fetchone()
+            raw.nextset()
             if row is None:
                 continue
+            state = topics[topic_pk]
             before = state.reported[2] if state.reported else None
             state.reported = (row[1], row[2], row[0])
-            if state.admin_total is None and before != total:
+            if state.admin_total is None and before != row[0]:
                 changed.add(topic_pk)
     return changed
 
@@ -181,7 +192,7 @@ def _replay_bases(
 
 def mastery_records_apply_events(
     *,
-    events_by_pair: Mapping[Pair, list[PairEvent]],
+    events_by_pair: Mapping[Pair, Sequence[FoldEvent]],
     now: datetime,
     stored_events: StoredEvents,
 ) -> None:
@@ -190,50 +201,41 @@ def mastery_records_apply_events(
     Set-based: one read of the records, one upsert of records, one of snapshots. Events that
     are not older than the pair's latest day extend the record's facts day by day; a late
     event (an earlier day) rewrites that pair's snapshots from its day on, by replaying
-    the pair's stored events (read through `stored_events`). Must run inside the caller's
-    transaction.
+    the pair's stored events (read through `stored_events`). Each pair-day's facts are
+    encoded once: the record of a pair that moved forward stores its last snapshot's JSON.
+    Must run inside the caller's transaction.
     """
     if not events_by_pair:
         return
     policy = current_policy()
     pairs = sorted(events_by_pair)
-    events_by_topic: dict[int, list[PairEvent]] = defaultdict(list)
+    events_by_topic: dict[int, list[FoldEvent]] = defaultdict(list)
     for (_, topic_pk), events in events_by_pair.items():
         events_by_topic[topic_pk].extend(events)
     topics = topic_states(events_by_topic)
     resized = _update_reported_totals(events_by_topic, topics)
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT r.student_id, r.topic_id, r.facts FROM {RECORDS} r
-                JOIN unnest(%s::bigint[], %s::bigint[]) AS p(s, t)
-                  ON r.student_id = p.s AND r.topic_id = p.t
-                ORDER BY r.id FOR UPDATE OF r""",
-            [[p[0] for p in pairs], [p[1] for p in pairs]],
-        )
-        stored = {
-            (s, t): facts_from_record(orjson.loads(f) if isinstance(f, str) else f)
-            for s, t, f in cursor.fetchall()
-        }
+    stored = _locked_record_facts(pairs)
 
     record_rows: list[tuple] = []
     snapshot_rows: dict[tuple[int, int, date], tuple] = {}
     late: dict[Pair, date] = {}
+    empty = PairFacts.empty()
     for pair in pairs:
         events = events_by_pair[pair]
-        before = stored.get(pair, PairFacts.empty())
-        first_new_day = min(event.occurred_at.date() for event in events)
+        before = stored.get(pair, empty)
+        first_new_day = min(event.occurred_at for event in events).date()
         total = topics[pair[1]].total(policy)
         if before.latest_at is not None and first_new_day < before.latest_at.date():
             late[pair] = first_new_day
             after = fold(before, events, policy)
             components, score = _scored(after, total, policy)
+            record_rows.append((*pair, components, score, facts_json(after)))
         else:
             for day, facts in daily_states(before, events, policy):
                 row = _snapshot_row(pair, day, facts, total, policy)
                 snapshot_rows[(*pair, day)] = row
-            after, (components, score) = facts, row[3:5]  # the last day's state is current
-        record_rows.append((*pair, after, components, score))
+            _, _, _, components, score, _, text = row  # the last day's state is current
+            record_rows.append((*pair, components, score, text))
 
     if late:
         for pair, (base, events) in _replay_bases(late, stored_events).items():
@@ -242,19 +244,51 @@ def mastery_records_apply_events(
                 if day >= late[pair]:
                     snapshot_rows[(*pair, day)] = _snapshot_row(pair, day, facts, total, policy)
 
-    _upsert_records(record_rows, policy, now)
+    _upsert_record_rows(record_rows, policy, now)
     _upsert_snapshots(snapshot_rows.values())
     if resized:
         topic_sizes_rescore(topic_pks=resized)
 
 
+def _locked_record_facts(pairs: Sequence[Pair]) -> dict[Pair, PairFacts]:
+    """The pairs' stored facts, their records locked (in id order, as rescoring does).
+
+    Each pair is found through the (student, topic) index: a batch costs what it holds,
+    not what the table holds (a hash join would scan every record, and spill)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT r.student_id, r.topic_id, r.facts FROM unnest(%s::bigint[], %s::bigint[])
+                    AS p(s, t)
+                CROSS JOIN LATERAL (SELECT id, student_id, topic_id, facts FROM {RECORDS}
+                    WHERE student_id = p.s AND topic_id = p.t) AS r
+                ORDER BY r.id FOR UPDATE OF r""",
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        return {
+            (s, t): facts_from_record(orjson.loads(f) if isinstance(f, str) else f)
+            for s, t, f in cursor.fetchall()
+        }
+
+
 def _snapshot_row(
     pair: Pair, day: date, facts: PairFacts, total: int, policy: ScoringPolicy
 ) -> tuple:
-    return (*pair, day, *_scored(facts, total, policy), len(facts.exercise_ids), facts)
+    """(student, topic, day, components, score, exercises done, facts as JSON)."""
+    components, score = _scored(facts, total, policy)
+    return (*pair, day, components, score, len(facts.exercise_ids), facts_json(facts))
 
 
 def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> None:
+    """Rows of (student, topic, facts, components, score)."""
+    _upsert_record_rows(
+        [(s, t, components, score, facts_json(facts)) for s, t, facts, components, score in rows],
+        policy,
+        now,
+    )
+
+
+def _upsert_record_rows(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> None:
+    """Rows of (student, topic, components, score, facts as JSON)."""
     if not rows:
         return
     with connection.cursor() as cursor:
@@ -266,9 +300,9 @@ def _upsert_records(rows: list[tuple], policy: ScoringPolicy, now: datetime) -> 
             (
                 (
                     student_pk, topic_pk, c.completion, c.quiz, c.quality, c.consistency,
-                    score, level_for(score), orjson.dumps(facts_to_record(facts)).decode(),
+                    score, level_for(score), text,
                 )
-                for student_pk, topic_pk, facts, c, score in rows
+                for student_pk, topic_pk, c, score, text in rows
             ),
         )  # fmt: skip
         cursor.execute(
@@ -294,14 +328,11 @@ def _upsert_snapshots(rows: Iterable[tuple]) -> None:
             cursor,
             "incoming_snapshots",
             "student_id bigint, topic_id bigint, day date, completion float8, quiz float8,"
-            " quality float8, consistency float8, mastery float8, exercises_done int,"
+            " quality float8, consistency float8, mastery float8, exercises_done int4,"
             " facts jsonb",
             (
-                (
-                    s, t, day, c.completion, c.quiz, c.quality, c.consistency, score, done,
-                    orjson.dumps(facts_to_record(facts)).decode(),
-                )
-                for s, t, day, c, score, done, facts in rows
+                (s, t, day, c.completion, c.quiz, c.quality, c.consistency, score, done, text)
+                for s, t, day, c, score, done, text in rows
             ),
         )  # fmt: skip
         cursor.execute(

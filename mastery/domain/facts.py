@@ -15,7 +15,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from mastery.domain.formula import Components, ScoringPolicy, mastery_score
 
@@ -37,6 +39,31 @@ def _as_utc(value: datetime, name: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
     return value.astimezone(UTC)
+
+
+class FoldEvent(Protocol):
+    """What `fold` reads of an event: an already-validated one, `occurred_at` in UTC.
+
+    `PairEvent` is one; so is ingestion's parsed event, folded as it was decoded, with no
+    copy and no second validation per event.
+    """
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+def _key(event: FoldEvent) -> tuple[datetime, str]:
+    return (event.occurred_at, event.event_id)
+
+
+def _day(event: FoldEvent) -> date:
+    return event.occurred_at.date()
 
 
 @dataclass(frozen=True)
@@ -85,17 +112,24 @@ class PairFacts:
         return cls()
 
 
-def _most_recent(entries: Iterable[RecentEntry], window: int) -> tuple[RecentEntry, ...]:
+def _most_recent(entries: set[RecentEntry], window: int) -> tuple[RecentEntry, ...]:
     # Comparing whole tuples keeps the choice deterministic even for malformed twins.
+    if len(entries) <= 2 * window:  # the usual size: sorting beats building a heap
+        return tuple(sorted(entries, reverse=True)[:window])
     return tuple(heapq.nlargest(window, entries))
 
 
-def _days_in_window(days: Iterable[date], last_day: date, length: int) -> tuple[date, ...]:
+def _days_in_window(
+    days: set[date] | tuple[date, ...], last_day: date, length: int
+) -> tuple[date, ...]:
     first_day = last_day - timedelta(days=length - 1)
-    return tuple(sorted({day for day in days if first_day <= day <= last_day}))
+    ordered = sorted(days)
+    if ordered and first_day <= ordered[0] and ordered[-1] <= last_day:  # nothing to drop
+        return tuple(ordered)
+    return tuple(day for day in ordered if first_day <= day <= last_day)
 
 
-def fold(facts: PairFacts, events: Iterable[PairEvent], policy: ScoringPolicy) -> PairFacts:
+def fold(facts: PairFacts, events: Iterable[FoldEvent], policy: ScoringPolicy) -> PairFacts:
     """Merge `events` into `facts`; a pure set union followed by the policy's windows."""
     exercise_ids = set(facts.exercise_ids)
     quiz = set(facts.quiz_recent)
@@ -105,17 +139,18 @@ def fold(facts: PairFacts, events: Iterable[PairEvent], policy: ScoringPolicy) -
     changed = False
     for event in events:
         changed = True
-        if latest is None or event.key > latest:
-            latest = event.key
-        days.add(event.occurred_at.date())
-        payload = event.payload
-        if event.event_type == EXERCISE_COMPLETED:
+        occurred_at, event_type, payload = event.occurred_at, event.event_type, event.payload
+        key = (occurred_at, event.event_id)
+        if latest is None or key > latest:
+            latest = key
+        days.add(occurred_at.date())
+        if event_type == EXERCISE_COMPLETED:
             exercise_ids.add(payload["exercise_id"])
-        elif event.event_type == QUIZ_SUBMITTED:
+        elif event_type == QUIZ_SUBMITTED:
             ratio = payload["score"] / payload["max_score"]
-            quiz.add((event.occurred_at, event.event_id, float(ratio)))
-        elif event.event_type == CODE_REVIEWED:
-            quality.add((event.occurred_at, event.event_id, float(payload["quality_score"])))
+            quiz.add((occurred_at, event.event_id, float(ratio)))
+        elif event_type == CODE_REVIEWED:
+            quality.add((occurred_at, event.event_id, float(payload["quality_score"])))
     if not changed or latest is None:
         return facts
     latest_at, latest_event_id = latest
@@ -160,23 +195,25 @@ def components_of(facts: PairFacts, exercises_total: int, policy: ScoringPolicy)
 
 
 def daily_states(
-    facts: PairFacts, events: Iterable[PairEvent], policy: ScoringPolicy
+    facts: PairFacts, events: Iterable[FoldEvent], policy: ScoringPolicy
 ) -> list[tuple[date, PairFacts]]:
     """Facts at the end of each UTC day that has events, folding day by day from `facts`.
 
     This is what daily snapshots are written from; the last state equals `fold(facts, events)`.
     """
-    ordered = sorted(events, key=lambda event: event.key)
+    ordered = sorted(events, key=_key)
+    if ordered and _day(ordered[0]) == _day(ordered[-1]):  # the usual case: one day
+        return [(_day(ordered[0]), fold(facts, ordered, policy))]
     states: list[tuple[date, PairFacts]] = []
     current = facts
-    for day, group in itertools.groupby(ordered, key=lambda event: event.occurred_at.date()):
+    for day, group in itertools.groupby(ordered, key=_day):
         current = fold(current, group, policy)
         states.append((day, current))
     return states
 
 
 def latest_reported_total(
-    current: ReportedTotal | None, events: Iterable[PairEvent]
+    current: ReportedTotal | None, events: Iterable[FoldEvent]
 ) -> ReportedTotal | None:
     """The topic size carried by the most recent `exercise.completed` that has one."""
     best = current
@@ -241,7 +278,10 @@ def reference_mastery(
 
 
 def _parse_utc(text: str) -> datetime:
-    return _as_utc(datetime.fromisoformat(text), "timestamp")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is UTC:  # as stored: skip the conversion
+        return parsed
+    return _as_utc(parsed, "timestamp")
 
 
 def _entries_to_record(entries: tuple[RecentEntry, ...]) -> list[list[Any]]:
@@ -263,6 +303,26 @@ def facts_to_record(facts: PairFacts) -> dict[str, Any]:
         "latest_at": None if facts.latest_at is None else facts.latest_at.isoformat(),
         "latest_event_id": facts.latest_event_id,
     }
+
+
+def facts_json(facts: PairFacts) -> bytes:
+    """`facts_to_record` as a JSON document, in one orjson call: what records and snapshots
+    store.
+
+    orjson writes a UTC datetime and a date exactly as `isoformat()` does, so the bytes are
+    those of `orjson.dumps(facts_to_record(facts))`, only without the Python loop.
+    """
+    return orjson.dumps(
+        {
+            "version": RECORD_VERSION,
+            "exercise_ids": sorted(facts.exercise_ids),
+            "quiz_recent": facts.quiz_recent,
+            "quality_recent": facts.quality_recent,
+            "active_days": facts.active_days,
+            "latest_at": facts.latest_at,
+            "latest_event_id": facts.latest_event_id,
+        }
+    )
 
 
 def facts_from_record(record: Mapping[str, Any]) -> PairFacts:

@@ -1,3 +1,4 @@
+import gc
 import signal
 
 from django.conf import settings
@@ -58,5 +59,10 @@ class Command(BaseCommand):
         )
         signal.signal(signal.SIGTERM, consumer.stop)
         signal.signal(signal.SIGINT, consumer.stop)
+        # Django's and the apps' start-up objects live as long as the process: frozen, the
+        # collector stops walking them each time a batch's garbage triggers it (about a
+        # tenth of the consumer's time, measured).
+        gc.collect()
+        gc.freeze()
         processed = consumer.run(max_messages=max_messages, idle_exit=idle_exit)
         self.stdout.write(f"consumed {processed} messages")

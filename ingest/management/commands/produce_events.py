@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from ingest.synthetic import synthetic_events
+from ingest.synthetic import session_events, synthetic_events
 from mastery.models import Topic
 
 MAX_STUDENTS = 1_000_000
@@ -24,8 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, help="events per second (default: flat out)")
         parser.add_argument("--days", type=int, default=7, help="spread occurred_at over days")
         parser.add_argument("--seed", type=int, help="random seed (default: random)")
+        parser.add_argument(
+            "--mode",
+            choices=("uniform", "sessions"),
+            default="uniform",
+            help="uniform: spread at random, in no order; sessions: 5-15 events a student"
+            " on one topic within the hour, in occurred_at order (what platforms send)",
+        )
 
-    def handle(self, *args, count, students, rate, days, seed, **options) -> None:
+    def handle(self, *args, count, students, rate, days, seed, mode, **options) -> None:
         if count < 1 or students < 1 or (rate is not None and rate <= 0) or days < 1:
             raise CommandError("--count, --students, --rate and --days must be positive")
         if students > MAX_STUDENTS:
@@ -36,7 +43,8 @@ class Command(BaseCommand):
         student_ids = [f"s-{n:0{width}d}" for n in range(1, students + 1)]
         topics = list(Topic.objects.values_list("slug", flat=True)) or DEFAULT_TOPICS
         now = timezone.now()
-        events = synthetic_events(
+        generate = session_events if mode == "sessions" else synthetic_events
+        events = generate(
             student_ids=student_ids,
             topics=topics,
             start=now - timedelta(days=days),
