@@ -97,6 +97,7 @@ def start_gunicorn(port: int, state_dir: Path) -> subprocess.Popen:
         "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "false",
+        "GUNICORN_CMD_ARGS": "--log-level warning",  # its own start-up lines only
     }
     command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "mastery_project.wsgi"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
