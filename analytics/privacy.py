@@ -19,6 +19,7 @@ from django.db.models import (
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from analytics.models.predictions import FlagFeedback, PredictionRecord
 from analytics.models.recommendations import Recommendation, RecommendationFeedback
 from mastery_project.privacy import Export, StudentData
 
@@ -32,6 +33,12 @@ def _holds(column: str, value: str) -> Func:
         function="jsonb_path_exists",
         output_field=BooleanField(),
     )
+
+
+def _flag_feedback_row(row: dict) -> dict:
+    """A verdict on a flag beside the feedback on recommendations, marked as such."""
+    topic = row.pop("topic__slug")
+    return {"about": "flag", "topic": topic, **row}
 
 
 def _jobs_naming(student: Model) -> QuerySet:
@@ -104,5 +111,49 @@ STUDENT_DATA = (
         ),
         retention_setting="RETENTION_RECOMMENDATIONS_DAYS",
         retention_field="updated_at",
+    ),
+    # Predictions served by the API, kept to measure their error (SPEC §3.1, §6: 180 days).
+    StudentData(
+        kind="predictions",
+        model=PredictionRecord,
+        student_field="student",
+        export=Export(
+            "derived.predictions",
+            lambda rows: rows.order_by("made_on", "topic__slug", "id").values(
+                "topic__slug",
+                "made_on",
+                "target_day",
+                "predicted",
+                "method",
+                "actual",
+                "abs_error",
+            ),
+        ),
+        retention_setting="RETENTION_PREDICTIONS_DAYS",
+        retention_field="made_on",
+    ),
+    # Teachers' verdicts on the student's flags: exported with the author's role, not name
+    # (the teacher's identity is the teacher's data).
+    StudentData(
+        kind="flag_feedback",
+        model=FlagFeedback,
+        student_field="student",
+        export=Export(
+            "derived.feedback",
+            lambda rows: rows.order_by("created_at", "id").values(
+                "verdict",
+                "comment",
+                "author_role",
+                "created_at",
+                "flagged",
+                "predicted",
+                "method",
+                "reason_codes",
+                "topic__slug",
+            ),
+            shape=_flag_feedback_row,
+        ),
+        retention_setting="RETENTION_FLAG_FEEDBACK_DAYS",
+        retention_field="created_at",
     ),
 )

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from analytics.api.history import CohortAnalyticsViewSet, HistoryViewSet
+from analytics.api.predictions import PredictionViewSet
 from analytics.api.recommendations import RecommendationViewSet
 from compliance.api.views import ComplianceStudentViewSet
 from ingest.api.views import EventViewSet
@@ -18,6 +19,7 @@ router.register("mastery", MasteryViewSet, basename="mastery")
 router.register("students", StudentViewSet, basename="students")
 router.register("topics", TopicViewSet, basename="topics")
 router.register("cohorts", CohortViewSet, basename="cohorts")
+router.register("predictions", PredictionViewSet, basename="predictions")
 router.register("analytics/history", HistoryViewSet, basename="analytics-history")
 router.register("analytics/cohorts", CohortAnalyticsViewSet, basename="analytics-cohorts")
 router.register("recommendations", RecommendationViewSet, basename="recommendations")

@@ -1,28 +1,43 @@
 """Per-user rate limits shared by every process through the Redis cache (django-ratelimit)."""
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from mastery_project.errors import RateLimited
+
+logger = logging.getLogger(__name__)
 
 
 def _mastery_rate(group: str, request) -> str:
     return settings.RATE_LIMIT_MASTERY
 
 
-def rate_limited(group: str = "mastery") -> Callable:
+def rate_limited(group: str = "mastery", *, fail_open: bool = False) -> Callable:
     """Count the call against the caller's budget; 429 with `Retry-After` once spent.
 
     One budget per `group`: the mastery, prediction and recommendation endpoints share it.
+    With `fail_open`, a Redis that cannot be reached lets the call through unmetered (for
+    endpoints that must keep answering without their cache); otherwise it is a 503.
     """
 
     def decorator(view_method: Callable) -> Callable:
         @wraps(view_method)
         def wrapper(self, request, *args, **kwargs):
-            usage = get_usage(request, group=group, key="user", rate=_mastery_rate, increment=True)
+            try:
+                usage = get_usage(
+                    request, group=group, key="user", rate=_mastery_rate, increment=True
+                )
+            except (ConnectionInterrupted, RedisError, OSError) as exc:
+                if not fail_open:
+                    raise
+                logger.warning("rate limit not metered, Redis unavailable: %s", type(exc).__name__)
+                usage = None
             if usage is not None and usage["should_limit"]:
                 raise RateLimited(retry_after=usage["time_left"])
             return view_method(self, request, *args, **kwargs)

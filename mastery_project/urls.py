@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from mastery_project import health
+from mastery_project import health, metrics
 from mastery_project.api import api_urlpatterns
 
 admin.site.site_header = "Mastery Engine"
@@ -14,7 +13,7 @@ urlpatterns = [
     path("", health.index, name="index"),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
-    path("metrics", ExportToDjangoView, name="metrics"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -195,10 +195,16 @@ MASTERY_WEIGHTS = env.json(
 )
 MASTERY_DEFAULT_EXERCISES_TOTAL = env.int("MASTERY_DEFAULT_EXERCISES_TOTAL", default=10)
 RATE_LIMIT_MASTERY = env("RATE_LIMIT_MASTERY", default="50/m")
+# A next-week prediction below this flags the student for intervention (SPEC §3.1).
+PREDICTION_INTERVENTION_BELOW = env.float("PREDICTION_INTERVENTION_BELOW", default=0.5)
+# How long a prediction stays cached (per student, topic and day) when nothing changes.
+PREDICTION_CACHE_SECONDS = env.int("PREDICTION_CACHE_SECONDS", default=3600)
 RETENTION_EVENTS_DAYS = env.int("RETENTION_EVENTS_DAYS", default=90)
 RETENTION_SNAPSHOTS_DAYS = env.int("RETENTION_SNAPSHOTS_DAYS", default=365)
 RETENTION_AUDIT_DAYS = env.int("RETENTION_AUDIT_DAYS", default=365)
 RETENTION_BATCH_JOBS_DAYS = env.int("RETENTION_BATCH_JOBS_DAYS", default=30)
+RETENTION_PREDICTIONS_DAYS = env.int("RETENTION_PREDICTIONS_DAYS", default=180)
+RETENTION_FLAG_FEEDBACK_DAYS = env.int("RETENTION_FLAG_FEEDBACK_DAYS", default=365)
 RETENTION_RECOMMENDATIONS_DAYS = env.int("RETENTION_RECOMMENDATIONS_DAYS", default=365)
 
 # --- Recommendations (SPEC §3.2) -------------------------------------------------------

@@ -23,6 +23,7 @@ from django.test.utils import isolate_apps
 from django_tasks_db.models import DBTaskResult
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from analytics.services.predictions import flag_feedback_record, prediction_next_week_serve
 from analytics.services.recommendations import (
     recommendation_feedback_save,
     recommendations_current,
@@ -160,6 +161,8 @@ def test_declarations_name_real_columns_settings_and_sections():
         "batch_jobs",
         "recommendations",
         "recommendation_feedback",
+        "predictions",
+        "flag_feedback",
     }
 
 
@@ -230,7 +233,17 @@ def every_kind(school):
         "bystander": job(student_ids=[BYSTANDER]),
         "prefix": job(student_ids=[TARGET[:-1]]),  # names another student, not a substring
     }
+    today = datetime.now(UTC).date()
     for served in (student, school.student(BYSTANDER)):
+        prediction_next_week_serve(student=served, topic=None, today=today)
+        flag_feedback_record(
+            student=served,
+            topic=None,
+            verdict="useful",
+            comment="",
+            author=school.teacher,
+            today=today,
+        )
         advice = recommendations_current(student=served)[0]
         recommendation_feedback_save(recommendation=advice, author=school.teacher, helpful=True)
     return student, reported["event_id"], jobs
@@ -271,6 +284,7 @@ def test_every_declared_export_fills_its_section(every_kind, school):
         "events",
         "derived.mastery_records",
         "derived.snapshots",
+        "derived.predictions",
         "derived.recommendations",
         "derived.feedback",
         "audit",
@@ -283,14 +297,12 @@ def test_every_declared_export_fills_its_section(every_kind, school):
         if isinstance(value, list):
             rows = sum(d.export.values(d.rows_for(student)).count() for d in declared)
             assert len(value) == rows, path
-    # declared by nobody yet, so empty
-    assert doc["derived"]["predictions"] == []
 
 
 # --- a kind registered here, as the next app will register one --------------------------------
 
 PREDICTIONS = StudentData(
-    kind="predictions",
+    kind="test_predictions",
     model=MasteryRecord,
     student_field="student",
     export=Export(
@@ -329,9 +341,9 @@ def test_a_registered_kind_is_exported_where_it_says(school, with_predictions):
 
 def test_a_registered_kind_is_erased_before_what_it_relies_on(school, with_predictions):
     counts = student_erase(student_id=TARGET, actor=school.admin)
-    assert counts["predictions"] == len(TOPICS)
+    assert counts["test_predictions"] == len(TOPICS)
     assert counts["mastery_records"] == 0  # the later declaration went first
-    assert list(counts)[-1] == "predictions"
+    assert list(counts)[-1] == "test_predictions"
 
 
 @override_settings(RETENTION_TEST_PREDICTIONS_DAYS=5)
@@ -339,11 +351,11 @@ def test_a_registered_kind_is_purged_past_its_window_and_condition(school, with_
     now = datetime.now(UTC)
     target = MasteryRecord.objects.filter(student__student_id=TARGET)
     target.update(updated_at=now - timedelta(days=6))
-    assert expired_purge(dry_run=True, now=now)["predictions"] == 1
-    assert expired_purge(chunk=1, now=now)["predictions"] == 1
+    assert expired_purge(dry_run=True, now=now)["test_predictions"] == 1
+    assert expired_purge(chunk=1, now=now)["test_predictions"] == 1
     assert sorted(target.values_list("topic__slug", flat=True)) == sorted(TOPICS[1:])
     assert MasteryRecord.objects.filter(student__student_id=BYSTANDER).count() == len(TOPICS)
-    assert expired_purge(now=now)["predictions"] == 0
+    assert expired_purge(now=now)["test_predictions"] == 0
 
 
 def test_an_export_section_the_document_does_not_place_is_an_error(school, monkeypatch):
