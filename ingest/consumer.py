@@ -151,6 +151,19 @@ class DeadLetter:
         return True
 
 
+def pipeline_ingest(values: list[bytes], *, source: str) -> BatchResult:
+    """The real pipeline behind the loop, with the housekeeping a long-lived process needs:
+    a connection the server dropped is replaced before the batch, and one a failure may have
+    left unusable (a restarted server, an aborted transaction) is closed after it, so the
+    next call opens a fresh one. The loop itself never touches the database."""
+    close_old_connections()
+    try:
+        return ingest_batch(values, source=source)
+    except Exception:
+        db_connection.close()
+        raise
+
+
 class EventConsumer:
     """One consumer process. `run()` until `stop()`, `max_messages` or `idle_exit`."""
 
@@ -158,7 +171,7 @@ class EventConsumer:
         self,
         settings: ConsumerSettings,
         *,
-        ingest: Callable[..., BatchResult] = ingest_batch,
+        ingest: Callable[..., BatchResult] = pipeline_ingest,
         consumer: Consumer | None = None,
         producer: Producer | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -173,6 +186,10 @@ class EventConsumer:
         self.assigned: set[tuple[str, int]] = set()
         self.carry: list[Message] = []
         self.processed = 0
+        self._held_since: float | None = None
+        # Read by the metrics server's thread at scrape time, so a batch that hangs (in a
+        # statement waiting on a lock, say) shows although the loop itself is blocked.
+        metrics.CONSUMER_BATCH_IN_HAND.set_function(self.batch_in_hand_seconds)
         self.last_activity = clock()
         self.ever_assigned = False
         self._stopping = False
@@ -263,7 +280,7 @@ class EventConsumer:
         pass, or until asked to stop: then the batch is left uncommitted, to be redelivered.
         While it fails, `/metrics` shows how long, and the lag it leaves behind."""
         attempt = 0
-        taken_at = self.clock()
+        taken_at = self._held_since = self.clock()
         pending: list[DeadLetter] | None = None
         try:
             while True:
@@ -304,8 +321,14 @@ class EventConsumer:
                     self._wait_paused(delay, taken_at)
         finally:
             metrics.CONSUMER_BATCH_RETRYING.set(0)
+            self._held_since = None
         self.processed += len(batch)
         self._record_lag()
+
+    def batch_in_hand_seconds(self) -> float:
+        """How long the batch in hand has been held; 0 between batches."""
+        held_since = self._held_since
+        return 0.0 if held_since is None else self.clock() - held_since
 
     def _apply(self, batch: list[Message]) -> BatchResult:
         """Outcomes of the whole batch: a message over `max_event_bytes` is rejected as
@@ -330,14 +353,11 @@ class EventConsumer:
     def _ingest(self, values: list[bytes]) -> BatchResult:
         token = correlation_id.set(f"batch-{uuid.uuid4().hex[:12]}")
         try:
-            close_old_connections()
             try:
                 return self.ingest(values, source="kafka")
             except (OperationalError, InterfaceError):
-                db_connection.close()  # a restarted server leaves a dead connection behind
-                raise
+                raise  # the database is down or restarting: retry the batch, never skip it
             except DatabaseError:
-                db_connection.close()
                 return self._apply_one_by_one(values)
             except Exception:
                 logger.exception("batch raised; applying its messages one by one")
@@ -353,10 +373,8 @@ class EventConsumer:
                 single = self.ingest([value], source="kafka").outcomes[0]
                 outcomes.append(dataclasses.replace(single, index=index))
             except (OperationalError, InterfaceError):
-                db_connection.close()
                 raise
             except Exception as exc:  # a bug or a poison value: dead-letter it, move on
-                db_connection.close()
                 logger.exception("message %d could not be applied", index)
                 outcomes.append(
                     ItemOutcome(index, None, REJECTED, PROCESSING_ERROR, type(exc).__name__)

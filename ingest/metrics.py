@@ -34,6 +34,11 @@ CONSUMER_BATCH_RETRYING = Gauge(
     "mastery_consumer_batch_retrying_seconds",
     "How long the batch in hand has been held up by failures (0: none is failing).",
 )
+CONSUMER_BATCH_IN_HAND = Gauge(
+    "mastery_consumer_batch_in_hand_seconds",
+    "How long the batch in hand has been held (applied, dead-lettered, committed or retried),"
+    " read when scraped: it grows while a batch hangs, e.g. on a lock; 0 between batches.",
+)
 CONSUMER_LAST_COMMIT = Gauge(
     "mastery_consumer_last_commit_timestamp_seconds",
     "Unix time of the consumer's last offset commit: it stands still while a batch is stuck.",

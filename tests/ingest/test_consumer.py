@@ -592,3 +592,20 @@ def test_without_failures_the_lag_is_read_from_the_cache_and_the_retrying_gauge_
     assert _sample("mastery_consumer_batch_retrying_seconds") == 0.0
     assert _lag(0) == 0.0
     assert loop.calls("watermarks") == [("watermarks", 0, True)]
+
+
+def test_a_batch_that_hangs_without_failing_shows_as_held_when_scraped():
+    """A statement waiting on a lock raises nothing: only a scrape-time figure shows it."""
+    loop = Loop({0: _values(2)})
+    held = []
+
+    def hang():
+        loop.clock.advance(42.0)  # the ingest call is stuck this long
+        held.append(_sample("mastery_consumer_batch_in_hand_seconds"))
+
+    loop.ingest.on_call = hang
+    loop.run(max_messages=2)
+
+    assert held == [42.0]
+    assert _sample("mastery_consumer_batch_retrying_seconds") == 0.0  # nothing failed
+    assert _sample("mastery_consumer_batch_in_hand_seconds") == 0.0  # released after commit
