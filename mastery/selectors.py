@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db.models import (
-    Avg,
+    Aggregate,
     Count,
     Exists,
     FloatField,
@@ -14,12 +14,11 @@ from django.db.models import (
     Prefetch,
     QuerySet,
     Subquery,
-    Value,
 )
 
 from mastery.domain.facts import effective_exercises_total
 from mastery.domain.formula import level_for
-from mastery.domain.overall import AT_RISK_BELOW, overall_mastery
+from mastery.domain.overall import AT_RISK_BELOW, SCORE_DECIMALS, overall_mastery
 from mastery.domain.series import DailySeries, carry_forward
 from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
 from mastery.policy import current_policy
@@ -90,16 +89,43 @@ def topic_exercises_total(topic: Topic) -> int:
     )
 
 
-def student_overall_mastery() -> Subquery:
-    """SQL of `overall_mastery` for the outer Student row: the mean of its records' mastery
-    (NULL without records). A correlated subquery, not a join + GROUP BY: a page of 100
+def score_mean_sql(values: str) -> str:
+    """SQL of `mastery.domain.overall.score_mean`, an aggregate over the float8 SQL
+    expression `values` (written once, so a subquery there runs once): each value in whole
+    ten-thousandths (float8 `round`, to the nearest even on a tie, as Python's), their mean
+    (`avg` of bigint, in numeric: a tie, k + 0.5, comes out exact) rounded half away from
+    zero by numeric `round`, back in ten-thousandths. NULLs do not count, as None does not;
+    no values give NULL. For statements written in SQL; `ScoreMean` in the ORM."""
+    units = 10**SCORE_DECIMALS
+    return f"round(avg(round(({values}) * {units})::bigint))::float8 / {units}"
+
+
+class ScoreMean(Aggregate):
+    """`score_mean_sql` as an ORM aggregate: the one SQL of overall mastery and the cohort
+    mean. It takes no `distinct` or `filter`."""
+
+    name = "ScoreMean"
+    template = score_mean_sql("%(expressions)s")
+    output_field = FloatField()
+
+
+def student_overalls(*, topic: Topic | None = None) -> QuerySet[MasteryRecord]:
+    """Rows (student_id, overall) of `overall_mastery` in SQL, one per student with records
+    (of `topic` only, when given), grouped over the records. Filter it to the students
+    wanted; a caller may add aggregates over the same records, or embed the query in its
+    own SQL (`.query.sql_with_params()`)."""
+    records = MasteryRecord.objects.order_by()
+    if topic is not None:
+        records = records.filter(topic=topic)
+    return records.values("student_id").annotate(overall=ScoreMean("mastery"))
+
+
+def student_overall_mastery(student: str = "pk") -> Subquery:
+    """`student_overalls` of the outer row's student (`student`: the outer field holding its
+    pk), NULL without records. A correlated subquery, not a join + GROUP BY: a page of 100
     out of 10,000 students evaluates it for those 100 rows only."""
     return Subquery(
-        MasteryRecord.objects.filter(student=OuterRef("pk"))
-        .order_by()
-        .values("student")
-        .annotate(mean=Avg("mastery"))
-        .values("mean"),
+        student_overalls().filter(student_id=OuterRef(student)).values("overall"),
         output_field=FloatField(),
     )
 
@@ -109,16 +135,21 @@ def student_at_risk() -> Exists:
     return Exists(MasteryRecord.objects.filter(student=OuterRef("pk"), mastery__lt=AT_RISK_BELOW))
 
 
+def consenting_memberships() -> QuerySet:
+    """Cohort memberships (cohort_id, student_id) of students with analytics consent: the
+    students a cohort's statistics are over."""
+    return Cohort.students.through.objects.filter(student__analytics_consent=True).order_by()
+
+
 def cohort_mean_mastery() -> Subquery:
-    """SQL of `cohort_mean` for the outer Cohort row: the mean over its consenting
-    students of each one's overall mastery (a student with many topics weighs no more
-    than one with few)."""
-    consenting = Student.objects.filter(cohorts=OuterRef("pk"), analytics_consent=True)
+    """SQL of `cohort_mean` for the outer Cohort row: the `ScoreMean` over its consenting
+    members of each one's overall mastery (a student with many topics weighs no more than
+    one with few; one without records does not count)."""
+    members = consenting_memberships().filter(cohort_id=OuterRef("pk"))
     return Subquery(
-        consenting.annotate(overall=student_overall_mastery(), cohort=Value(1))
-        .order_by()
-        .values("cohort")
-        .annotate(mean=Avg("overall"))
+        members.annotate(overall=student_overall_mastery("student_id"))
+        .values("cohort_id")
+        .annotate(mean=ScoreMean("overall"))
         .values("mean"),
         output_field=FloatField(),
     )
@@ -196,6 +227,64 @@ def student_daily_series(student: Student, *, start: date, end: date) -> DailySe
     )
     inside = snapshots.filter(day__range=(start, end)).values_list("topic__slug", "day", "mastery")
     return carry_forward(start=start, end=end, before=dict(before), snapshots=inside)
+
+
+# `carry_forward` in SQL, by gaps and islands: a running count of a topic's snapshots numbers
+# each run of days, the run takes its one snapshot's value, and the run before the window's
+# first snapshot (0) takes the latest snapshot before the window, if any. The day's overall
+# value is `score_mean_sql` of the topics that have one, as `carry_forward` takes
+# `overall_mastery` of them.
+_DAILY_SERIES_SQL = f"""
+window_days AS (
+    SELECT day::date AS day
+    FROM generate_series(%(series_start)s::date, %(series_end)s::date, interval '1 day') AS day
+),
+inside AS (
+    SELECT topic_id, day, mastery FROM mastery_snapshot
+    WHERE student_id = %(series_student)s AND day BETWEEN %(series_start)s AND %(series_end)s
+      AND (%(series_topic)s::bigint IS NULL OR topic_id = %(series_topic)s::bigint)
+),
+carried_in AS (
+    SELECT DISTINCT ON (topic_id) topic_id, mastery FROM mastery_snapshot
+    WHERE student_id = %(series_student)s AND day < %(series_start)s
+      AND (%(series_topic)s::bigint IS NULL OR topic_id = %(series_topic)s::bigint)
+    ORDER BY topic_id, day DESC
+),
+grid AS (
+    SELECT t.topic_id, d.day, i.mastery,
+           count(i.mastery) OVER (PARTITION BY t.topic_id ORDER BY d.day) AS run
+    FROM (SELECT topic_id FROM inside UNION SELECT topic_id FROM carried_in) AS t
+    CROSS JOIN window_days AS d
+    LEFT JOIN inside AS i ON i.topic_id = t.topic_id AND i.day = d.day
+),
+topic_days AS (
+    SELECT g.day,
+           CASE WHEN g.run = 0 THEN c.mastery
+                ELSE max(g.mastery) OVER (PARTITION BY g.topic_id, g.run) END AS value
+    FROM grid AS g LEFT JOIN carried_in AS c ON c.topic_id = g.topic_id
+),
+daily AS (
+    SELECT day, {score_mean_sql("value")} AS value
+    FROM topic_days WHERE value IS NOT NULL GROUP BY day
+)"""  # noqa: S608 (a constant: the values are parameters)
+
+
+def student_daily_series_sql(
+    student: Student, *, start: date, end: date, topic: Topic | None = None
+) -> tuple[str, dict[str, object]]:
+    """`student_daily_series` in SQL, for reads that aggregate it in PostgreSQL rather than
+    carry 365 days x topics into Python: a WITH list (without the WITH) and its named
+    parameters (all `series_*`). It defines `window_days(day)`, every day from `start` to
+    `end`, and `daily(day, value)`: the series' overall value on each day that has one (with
+    `topic`, that topic's value, which `score_mean` leaves as stored). Tests hold it to
+    `carry_forward`, value for value."""
+    params = {
+        "series_student": student.pk,
+        "series_topic": topic.pk if topic is not None else None,
+        "series_start": start,
+        "series_end": end,
+    }
+    return _DAILY_SERIES_SQL, params
 
 
 def students_with_mastery(user: User) -> QuerySet[Student]:

@@ -17,7 +17,6 @@ from django.template.response import TemplateResponse
 
 from analytics.domain.statistics import (
     REASONS,
-    Sample,
     compare_pairs,
     comparison_sentence,
     effect_magnitude,
@@ -205,7 +204,7 @@ def compare_cohorts(modeladmin, request: HttpRequest, queryset: QuerySet[Cohort]
 
 def comparison_rows(names: Sequence[str], figures: Sequence[CohortFigures]) -> list[dict]:
     """Each pair's sentence for the teacher, and its figures for whoever wants them."""
-    samples = [Sample(f.n, f.mean, f.std) for f in figures]
+    samples = [f.sample() for f in figures]
     return [
         {
             "a": names[i],

@@ -19,7 +19,6 @@ from rest_framework.response import Response
 from analytics.domain.statistics import (
     REASONS,
     Interval,
-    Sample,
     compare_pairs,
     comparison_sentence,
 )
@@ -225,7 +224,7 @@ def comparison_document(
     cohorts: list[Cohort], figures: list[CohortFigures], topic: Topic | None
 ) -> dict:
     """The comparison response: each cohort's figures, then every pair's tests."""
-    samples = [Sample(f.n, f.mean, f.std) for f in figures]
+    samples = [f.sample() for f in figures]
     pairs = []
     for i, j, comparison in compare_pairs(samples):
         a, b = cohorts[i], cohorts[j]

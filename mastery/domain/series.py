@@ -1,9 +1,12 @@
-"""The daily series of SPEC §3.1: one definition for history, predictions, the admin chart
-and the back-test alike.
+"""The daily series of SPEC §3.1, defined once: predictions, the admin chart and the
+back-test read it through `carry_forward`; the history, which aggregates a year of it in
+PostgreSQL, through its SQL form `mastery.selectors.student_daily_series_sql`, which tests
+hold to `carry_forward` value for value.
 
 For one student and topic, the value on UTC day d is the mastery of the latest snapshot on
 or before d (carried forward; none before the pair's first snapshot). The overall value on
-d is the mean of the topics that have a value on d.
+d is the `overall_mastery` of the topics that have a value on d: their mean, rounded as
+`score_mean` rounds it.
 """
 
 from collections import defaultdict

@@ -116,10 +116,10 @@ def test_too_few_students_show_the_reason_instead_of_a_test(school):
 
 def test_geometry_places_the_box_on_the_shared_axis():
     figures = CohortFigures(
-        n=5, mean=0.5, median=0.45, std=0.2, min=0.1, max=1.0, p25=0.3, p75=0.7, p90=0.9,
-        components={}, histogram=[0, 1, 0, 1, 1, 0, 0, 1, 0, 1],
+        n=5, mean=0.5, sample_mean=0.5, median=0.45, std=0.2, min=0.1, max=1.0, p25=0.3,
+        p75=0.7, p90=0.9, components={}, histogram=[0, 1, 0, 1, 1, 0, 0, 1, 0, 1],
     )  # fmt: skip
-    empty = CohortFigures(0, None, None, None, None, None, None, None, None, {}, [0] * 10)
+    empty = CohortFigures(0, None, None, None, None, None, None, None, None, None, {}, [0] * 10)
     plot = box_plot([("A", figures), ("B", empty)])
     span = AXIS_RIGHT - AXIS_LEFT
     box, nothing = plot["boxes"]

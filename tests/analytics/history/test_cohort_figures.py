@@ -1,5 +1,5 @@
 """Cohort figures from PostgreSQL: the mean is the one cohort mean of the project
-(`cohort_mean_mastery` in SQL, `cohort_mean` in Python), and the rest equal an
+(`cohort_mean_mastery` in SQL, `cohort_mean` in Python), to the bit, and the rest equal an
 independent computation over the same students."""
 
 import statistics
@@ -7,6 +7,7 @@ import statistics
 import numpy as np
 import pytest
 
+from analytics.domain.statistics import Sample
 from analytics.selectors.cohorts import cohort_figures, cohorts_with_sizes
 from mastery import selectors
 from mastery.domain.overall import cohort_mean, overall_mastery
@@ -55,11 +56,33 @@ def values_of(cohort, topic: Topic | None = None) -> list[float]:
 def test_the_mean_is_the_projects_cohort_mean(cohorts):
     a, b = cohorts
     figures = cohort_figures([a, b])
-    sql_means = {c.cohort_id: c.mean_mastery for c in selectors.cohort_list(
-        a.teachers.get())}  # fmt: skip
+    teacher = a.teachers.get()
+    sql_means = {c.cohort_id: c.mean_mastery for c in selectors.cohort_list(teacher)}
+    listed = {c.cohort_id: c.mean_mastery for c in cohorts_with_sizes(teacher)}
     for cohort, f in zip(cohorts, figures, strict=True):
-        assert f.mean == pytest.approx(cohort_mean(values_of(cohort)), abs=1e-9)
-        assert f.mean == pytest.approx(sql_means[cohort.cohort_id], abs=1e-4)
+        expected = cohort_mean(values_of(cohort))
+        assert f.mean == expected == sql_means[cohort.cohort_id] == listed[cohort.cohort_id]
+    assert (figures[0].mean, figures[1].mean) == (0.4277, 0.5833)  # by hand, 4 decimals
+
+
+def test_the_tests_take_the_unrounded_mean(cohorts):
+    a, b = cohorts
+    for cohort, f in zip(cohorts, cohort_figures([a, b]), strict=True):
+        assert f.sample_mean == pytest.approx(statistics.fmean(values_of(cohort)), abs=1e-15)
+        assert f.sample() == Sample(f.n, f.sample_mean, f.std)
+        assert f.sample_mean != f.mean  # 1.283 / 3 and 1.75 / 3: the rounding shows
+
+
+def test_a_tie_between_students_gives_the_same_mean_in_every_view():
+    students = [StudentFactory(student_id=sid) for sid in ("low", "high")]
+    put_record(students[0], "t.x", 0.6999)
+    put_record(students[1], "t.x", 0.7)
+    teacher = UserFactory(role=User.Role.TEACHER)
+    tie = CohortFactory(cohort_id="tie", students=students, teachers=[teacher])
+    [f] = cohort_figures([tie])
+    [listed] = cohorts_with_sizes(teacher)
+    [row] = selectors.cohort_list(teacher)
+    assert f.mean == listed.mean_mastery == row.mean_mastery == cohort_mean([0.6999, 0.7]) == 0.7
 
 
 def test_figures_equal_an_independent_computation(cohorts):
@@ -75,7 +98,7 @@ def test_figures_equal_an_independent_computation(cohorts):
     assert (fa.min, fa.max) == (min(values), max(values))
     # a-0 counts in b too (a student may be in several cohorts).
     assert fb.n == 3
-    assert fb.mean == pytest.approx(statistics.fmean(values_of(b)))
+    assert fb.mean == cohort_mean(values_of(b))
 
 
 def test_component_means_are_per_student_then_over_students(cohorts):
@@ -94,7 +117,7 @@ def test_a_topic_narrows_each_student_to_its_record_there(cohorts):
     assert (fa.n, fa.mean) == (1, 0.3)
     assert fa.std is None  # one student: no spread
     assert fb.n == 2
-    assert fb.mean == pytest.approx(statistics.fmean(values_of(b, topic)))
+    assert fb.mean == cohort_mean(values_of(b, topic)) == 0.5  # (0.7 + 0.3) / 2
 
 
 def test_an_empty_cohort_has_n_zero_and_no_figures(cohorts):
@@ -123,13 +146,17 @@ def test_withdrawing_consent_leaves_the_next_figures(cohorts):
     Student.objects.filter(student_id="a-1").update(analytics_consent=False)
     [after] = cohort_figures([a])
     assert after.n == before.n - 1
-    assert after.mean == pytest.approx(cohort_mean(values_of(a)))
+    assert after.mean == cohort_mean(values_of(a))
 
 
 def test_the_list_gives_size_consenting_size_and_the_cohort_mean(cohorts):
     a, _ = cohorts
     rows = {c.cohort_id: c for c in cohorts_with_sizes(a.teachers.get())}
     assert (rows["a"].size, rows["a"].consenting_size) == (5, 4)
-    assert rows["a"].mean_mastery == pytest.approx(cohort_mean(values_of(a)), abs=1e-4)
+    assert rows["a"].mean_mastery == cohort_mean(values_of(a))
     outsider = UserFactory(role=User.Role.TEACHER)
     assert list(cohorts_with_sizes(outsider)) == []
+
+
+def test_no_cohorts_give_no_figures(db):
+    assert cohort_figures([]) == []
