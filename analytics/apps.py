@@ -6,6 +6,7 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self) -> None:
+        from analytics.selectors.batch import BatchJobCollector
         from analytics.selectors.predictions import PredictionErrorCollector
         from analytics.selectors.recommendations import recommendation_rules_check
         from analytics.tasks.predictions import predictions_on_students_changed
@@ -15,3 +16,4 @@ class AnalyticsConfig(AppConfig):
         recommendation_rules_check()
         students_changed.connect(predictions_on_students_changed, dispatch_uid="predictions")
         database_collector(PredictionErrorCollector())
+        database_collector(BatchJobCollector())

@@ -19,8 +19,10 @@ from django.db.models import (
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from analytics.models.batch import BatchJob, BatchJobItem
 from analytics.models.predictions import FlagFeedback, PredictionRecord
 from analytics.models.recommendations import Recommendation, RecommendationFeedback
+from analytics.services.batch import batch_jobs_forget_student
 from mastery_project.privacy import Export, StudentData
 
 
@@ -58,6 +60,32 @@ STUDENT_DATA = (
         retention_setting="RETENTION_BATCH_JOBS_DAYS",
         retention_field="finished_at",
         retention_filter=Q(status__in=[TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED]),
+    ),
+    # A batch job's outcome for one student (its mastery then, or `not_found`), purged
+    # with its finished job: an outcome is written before its job finishes, so one
+    # written before the cutoff belongs to a job finished before it too. Not exported,
+    # like the queue's rows: what a job computed is in the records exported.
+    StudentData(
+        kind="batch_job_outcomes",
+        model=BatchJobItem,
+        student_field="student_id",
+        rows=lambda student: BatchJobItem.objects.filter(student_id=student.student_id),
+        retention_setting="RETENTION_BATCH_JOBS_DAYS",
+        retention_field="created_at",
+        retention_filter=Q(job__status__in=BatchJob.FINISHED),
+    ),
+    # The jobs that asked for the student: erasure takes the student out of each (the job
+    # stays for its other students); a finished job goes after its window, once its
+    # outcomes have gone (the purge deletes in SQL, which cascades nothing).
+    StudentData(
+        kind="batch_job_requests",
+        model=BatchJob,
+        student_field="student_ids",
+        rows=lambda student: BatchJob.objects.filter(student_ids__contains=[student.student_id]),
+        erase=batch_jobs_forget_student,
+        retention_setting="RETENTION_BATCH_JOBS_DAYS",
+        retention_field="finished_at",
+        retention_filter=Q(~Exists(BatchJobItem.objects.filter(job=OuterRef("pk")))),
     ),
     # Recommendations: a current one is the student's present state (kept, like a mastery
     # record); a superseded one goes a retention window after it was superseded, once its

@@ -4,6 +4,9 @@ from django.db import models
 # The actions the engine audits, for filtering; keep in step with the callers of
 # `compliance.services.audit.audit_log_write` (a test checks the code writes no other).
 AUDIT_ACTIONS = (
+    "batch.rescore",
+    "batch.status",
+    "admin.batch.view",
     "mastery.query",
     "student.list",
     "student.retrieve",

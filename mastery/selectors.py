@@ -2,6 +2,7 @@
 does the SQL of each rule of `mastery.domain.overall` and of the daily series."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -189,29 +190,34 @@ class StudentMastery:
 
 def mastery_for_student(student: Student, *, topic: str | None = None) -> StudentMastery:
     """Current mastery per topic; a known topic with no events yet scores 0.0."""
-    records = MasteryRecord.objects.filter(student=student).select_related("topic")
+    return mastery_for_students([student], topic=topic)[student.pk]
+
+
+def mastery_for_students(
+    students: Sequence[Student], *, topic: str | None = None
+) -> dict[int, StudentMastery]:
+    """`mastery_for_student` of many students in one read (a batch job's chunk), by pk."""
+    records = MasteryRecord.objects.filter(student__in=[s.pk for s in students])
     if topic is not None:
-        topic_obj = Topic.objects.filter(slug=topic).first()
-        if topic_obj is None:
+        topic_pk = Topic.objects.filter(slug=topic).values_list("pk", flat=True).first()
+        if topic_pk is None:
             raise NotFound("No such topic.", code="topic_not_found")
-        records = records.filter(topic=topic_obj)
-    items = [
-        TopicMastery(
-            topic=r.topic.slug,
-            mastery=r.mastery,
-            level=r.level,
-            completion=r.completion,
-            quiz=r.quiz,
-            quality=r.quality,
-            consistency=r.consistency,
-            updated_at=r.updated_at,
-        )
-        for r in records.order_by("topic__slug")
-    ]
-    if topic is not None and not items:
-        items = [TopicMastery(topic, 0.0, level_for(0.0), 0.0, 0.0, 0.0, 0.0, None)]
-    overall = overall_mastery(i.mastery for i in items) or 0.0
-    return StudentMastery(student.student_id, overall, level_for(overall), items)
+        records = records.filter(topic_id=topic_pk)
+    items: dict[int, list[TopicMastery]] = defaultdict(list)
+    rows = records.order_by("student_id", "topic__slug").values_list(
+        "student_id", "topic__slug", "mastery", "level", "completion", "quiz", "quality",
+        "consistency", "updated_at",
+    )  # fmt: skip
+    for student_pk, *fields in rows:
+        items[student_pk].append(TopicMastery(*fields))
+    found = {}
+    for student in students:
+        topics = items.get(student.pk) or []
+        if topic is not None and not topics:
+            topics = [TopicMastery(topic, 0.0, level_for(0.0), 0.0, 0.0, 0.0, 0.0, None)]
+        overall = overall_mastery(i.mastery for i in topics) or 0.0
+        found[student.pk] = StudentMastery(student.student_id, overall, level_for(overall), topics)
+    return found
 
 
 def student_daily_series(student: Student, *, start: date, end: date) -> DailySeries:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -25,6 +26,9 @@ from mastery.domain.facts import (
 from mastery.domain.formula import Components, ScoringPolicy, level_for, mastery_score
 from mastery.models import Cohort, MasteryRecord, Snapshot, Student, Topic, User
 from mastery.policy import current_policy
+from mastery.selectors import StudentMastery, mastery_for_students
+from mastery.signals import students_changed_on_commit
+from mastery_project.errors import NotFound
 from mastery_project.pgcopy import copy_to_temp
 
 _ROLE_FLAGS = {
@@ -399,38 +403,73 @@ def _update_snapshot_scores(
 
 
 def mastery_records_rescore(
-    *, topic_pks: Iterable[int] | None = None, only_stale: bool = False, chunk: int = 5000
+    *,
+    topic_pks: Iterable[int] | None = None,
+    student_pks: Iterable[int] | None = None,
+    only_stale: bool = False,
+    chunk: int = 5000,
 ) -> int:
     """Bring records to the current policy and topic sizes from their stored facts.
 
-    Used after a topic's size changes and after a scoring-policy change (weights); no event
-    is re-read. `only_stale` skips records already scored by the current policy. Works in
-    chunks of `chunk` records (by id), so memory stays flat. Returns the records rewritten.
+    Used after a topic's size changes, after a scoring-policy change (weights) and by the
+    batch jobs (`student_pks`); no event is re-read. `only_stale` skips records already
+    scored by the current policy. Works in chunks of `chunk` records (by id), so memory
+    stays flat; each chunk locks its records while it rewrites them, so an event applied
+    meanwhile is not overwritten by the facts read before it. Sends `students_changed`
+    for the students rewritten. Returns the records rewritten.
     """
     policy = current_policy()
     records = MasteryRecord.objects.all()
     if topic_pks is not None:
         records = records.filter(topic_id__in=list(topic_pks))
+    if student_pks is not None:
+        records = records.filter(student_id__in=list(student_pks))
     if only_stale:
         records = records.exclude(policy_hash=policy.policy_hash)
     topics: dict[int, TopicState] = {}
     now = timezone.now()
     rewritten, after_id = 0, 0
     while True:
-        rows = list(
-            records.filter(id__gt=after_id)
-            .order_by("id")
-            .values_list("id", "student_id", "topic_id", "facts")[:chunk]
-        )
-        if not rows:
-            return rewritten
-        missing = {t for _, _, t, _ in rows} - set(topics)
-        topics.update(topic_states(missing))
-        batch = []
-        for _, student_pk, topic_pk, raw in rows:
-            facts = facts_from_record(raw)
-            components, score = _scored(facts, topics[topic_pk].total(policy), policy)
-            batch.append((student_pk, topic_pk, facts, components, score))
-        _upsert_records(batch, policy, now)
+        with transaction.atomic(), connection.cursor() as cursor:
+            query = (
+                records.filter(id__gt=after_id)
+                .order_by("id")
+                .select_for_update(of=("self",))
+                .values_list("id", "student_id", "topic_id", "facts", "student__student_id")[:chunk]
+            )
+            # Read raw, as the pipeline does: orjson decodes the facts several times faster.
+            try:
+                cursor.execute(*query.query.sql_with_params())
+            except EmptyResultSet:  # no topic or no student to rescore
+                return rewritten
+            rows = cursor.fetchall()
+            if not rows:
+                return rewritten
+            missing = {t for _, _, t, _, _ in rows} - set(topics)
+            topics.update(topic_states(missing))
+            batch = []
+            for _, student_pk, topic_pk, raw, _ in rows:
+                facts = facts_from_record(orjson.loads(raw) if isinstance(raw, str) else raw)
+                components, score = _scored(facts, topics[topic_pk].total(policy), policy)
+                batch.append((student_pk, topic_pk, facts, components, score))
+            _upsert_records(batch, policy, now)
+            students_changed_on_commit({row[4] for row in rows}, sender=mastery_records_rescore)
         rewritten += len(rows)
         after_id = rows[-1][0]
+
+
+def students_rescore(
+    *, students: Sequence[Student], topic: str | None = None
+) -> dict[int, StudentMastery]:
+    """Bring these students' records (or only the topic's) to the current policy from their
+    stored facts, and return each one's mastery as `mastery/query` reads it, by pk. The
+    batch jobs' step (SPEC §3.4); `rescore_mastery` runs `mastery_records_rescore` too.
+    An unknown topic is NotFound, as in `mastery/query`."""
+    topic_pks = None
+    if topic is not None:
+        topic_pks = list(Topic.objects.filter(slug=topic).values_list("pk", flat=True))
+        if not topic_pks:
+            raise NotFound("No such topic.", code="topic_not_found")
+    with transaction.atomic():
+        mastery_records_rescore(student_pks=[s.pk for s in students], topic_pks=topic_pks)
+        return mastery_for_students(students, topic=topic)

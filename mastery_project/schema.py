@@ -93,9 +93,10 @@ class MasteryAutoSchema(AutoSchema):
             response = self._get_response_for_code(
                 error_response(DESCRIPTIONS[status]), str(status), ["application/json"]
             )
-            if status in (429, 503):
-                response["headers"] = dict(_RETRY_AFTER)
             responses[str(status)] = response
+        for status in ("429", "503"):  # the view's own too: the handler always sets it
+            if status in responses:
+                responses[status].setdefault("headers", dict(_RETRY_AFTER))
         return responses
 
     def _error_statuses(self) -> set[int]:

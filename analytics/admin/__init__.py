@@ -2,4 +2,4 @@
 other apps (the student and cohort pages) get analytics' sections through
 `mastery_project.admin_access`."""
 
-from analytics.admin import cohorts, predictions, recommendations  # noqa: F401
+from analytics.admin import batch, cohorts, predictions, recommendations  # noqa: F401

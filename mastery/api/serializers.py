@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from mastery.models import Cohort, Student, Topic
+from mastery.serializers import MasteryQueryOutput as MasteryQueryOutput
 from mastery_project.serializers import (
     StrictSerializer,
     UnitIntervalField,
@@ -19,29 +20,6 @@ class ComponentsSerializer(serializers.Serializer):
     quiz = serializers.FloatField()
     quality = serializers.FloatField()
     consistency = serializers.FloatField()
-
-
-class TopicMasteryOutput(serializers.Serializer):
-    topic = serializers.CharField()
-    mastery = serializers.FloatField()
-    level = serializers.CharField()
-    components = serializers.SerializerMethodField()
-    updated_at = serializers.DateTimeField(allow_null=True)
-
-    def get_components(self, item) -> dict[str, float]:
-        return {
-            "completion": round(item.completion, 4),
-            "quiz": round(item.quiz, 4),
-            "quality": round(item.quality, 4),
-            "consistency": round(item.consistency, 4),
-        }
-
-
-class MasteryQueryOutput(serializers.Serializer):
-    student_id = serializers.CharField()
-    overall_mastery = serializers.FloatField()
-    level = serializers.CharField()
-    topics = TopicMasteryOutput(many=True)
 
 
 class CalculateInput(StrictSerializer):

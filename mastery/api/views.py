@@ -13,6 +13,31 @@ from mastery_project.access import student_read, students_read_audit
 from mastery_project.ratelimit import rate_limited
 
 
+def mastery_query_answer(request: Request, data: object) -> selectors.StudentMastery:
+    """`mastery/query`, and `/process` `mastery_calculation` with a `student_id`: the
+    student this caller may see (audited, 404 otherwise) and its current mastery."""
+    params = s.MasteryQueryInput(data=data)
+    params.is_valid(raise_exception=True)
+    values = params.validated_data
+    student = student_read(request, action="mastery.query", student_id=values["student_id"])
+    return selectors.mastery_for_student(student, topic=values.get("topic"))
+
+
+def mastery_calculation_answer(request: Request, data: object) -> dict:
+    """`mastery/calculate`, and `/process` `mastery_calculation`: the formula on the given
+    components, with the weights in force."""
+    params = s.CalculateInput(data=data)
+    params.is_valid(raise_exception=True)
+    weights = current_policy().weights
+    components = Components(**params.validated_data)
+    score = mastery_score(components, weights)
+    return {
+        "mastery": score,
+        "level": level_for(score),
+        "breakdown": breakdown(components, weights),
+    }
+
+
 class MasteryViewSet(viewsets.GenericViewSet):
     """Current mastery of a student, and the formula as a calculator."""
 
@@ -20,30 +45,13 @@ class MasteryViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     @rate_limited()
     def query(self, request: Request) -> Response:
-        params = s.MasteryQueryInput(data=request.data)
-        params.is_valid(raise_exception=True)
-        student = student_read(
-            request, action="mastery.query", student_id=params.validated_data["student_id"]
-        )
-        result = selectors.mastery_for_student(student, topic=params.validated_data.get("topic"))
-        return Response(s.MasteryQueryOutput(result).data)
+        return Response(s.MasteryQueryOutput(mastery_query_answer(request, request.data)).data)
 
     @extend_schema(request=s.CalculateInput, responses=s.CalculateOutput)
     @action(detail=False, methods=["post"])
     @rate_limited()
     def calculate(self, request: Request) -> Response:
-        params = s.CalculateInput(data=request.data)
-        params.is_valid(raise_exception=True)
-        weights = current_policy().weights
-        components = Components(**params.validated_data)
-        score = mastery_score(components, weights)
-        return Response(
-            {
-                "mastery": score,
-                "level": level_for(score),
-                "breakdown": breakdown(components, weights),
-            }
-        )
+        return Response(s.CalculateOutput(mastery_calculation_answer(request, request.data)).data)
 
 
 class StudentViewSet(viewsets.ReadOnlyModelViewSet):

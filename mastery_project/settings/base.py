@@ -140,6 +140,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BatchJobStatusEnum": "analytics.models.batch.BatchJob.Status",
+        "BatchJobPriorityEnum": "analytics.models.batch.BatchJob.Priority",
+    },
 }
 
 SIMPLE_JWT = {
@@ -168,6 +172,16 @@ if JWT_EXTERNAL_PUBLIC_KEY and not (JWT_EXTERNAL_ISSUER and JWT_EXTERNAL_AUDIENC
 
 # --- Background tasks (django-tasks, database backend) --------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Batch jobs (SPEC §3.4): students per chunk (each chunk is one transaction and one
+# heartbeat); a running job whose heartbeat is older than the lease has lost its worker and
+# is re-queued by the reaper (`run_worker`, every BATCH_JOB_REAP_SECONDS), or failed once
+# it has been tried BATCH_JOB_MAX_ATTEMPTS times. Unfinished jobs per submitter are capped.
+BATCH_JOB_CHUNK = env.int("BATCH_JOB_CHUNK", default=1000)
+BATCH_JOB_LEASE_SECONDS = env.int("BATCH_JOB_LEASE_SECONDS", default=30)
+BATCH_JOB_REAP_SECONDS = env.int("BATCH_JOB_REAP_SECONDS", default=5)
+BATCH_JOB_MAX_ATTEMPTS = env.int("BATCH_JOB_MAX_ATTEMPTS", default=3)
+BATCH_JOB_OPEN_PER_SUBMITTER = env.int("BATCH_JOB_OPEN_PER_SUBMITTER", default=20)
+BATCH_RESULTS_PAGE_SIZE = env.int("BATCH_RESULTS_PAGE_SIZE", default=100)
 
 # --- Kafka -----------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")

@@ -23,6 +23,7 @@ from django.test.utils import isolate_apps
 from django_tasks_db.models import DBTaskResult
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from analytics.services.batch import batch_job_run, batch_job_submit
 from analytics.services.predictions import flag_feedback_record, prediction_next_week_serve
 from analytics.services.recommendations import (
     recommendation_feedback_save,
@@ -159,6 +160,8 @@ def test_declarations_name_real_columns_settings_and_sections():
         "snapshots",
         "audit_log",
         "batch_jobs",
+        "batch_job_outcomes",
+        "batch_job_requests",
         "recommendations",
         "recommendation_feedback",
         "predictions",
@@ -246,6 +249,12 @@ def every_kind(school):
         )
         advice = recommendations_current(student=served)[0]
         recommendation_feedback_save(recommendation=advice, author=school.teacher, helpful=True)
+    batch = batch_job_submit(
+        submitter=school.admin, student_ids=[BYSTANDER, TARGET], priority="normal"
+    )
+    batch_job_run(batch_id=str(batch.pk), task_id=str(batch.task_id))
+    # the batch job's own queue row names no student: it stays
+    jobs["batch_task"] = DBTaskResult.objects.get(pk=batch.task_id)
     return student, reported["event_id"], jobs
 
 
@@ -268,6 +277,7 @@ def test_every_declared_kind_is_erased_as_declared(every_kind, school):
     assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {
         jobs["bystander"].pk,
         jobs["prefix"].pk,
+        jobs["batch_task"].pk,
     }
     assert Topic.objects.exclude(reported_event_id="").count() == len(TOPICS) - 1
 

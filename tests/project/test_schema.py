@@ -18,6 +18,7 @@ from tests.factories import TopicFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 ERROR_REF = "#/components/schemas/Error"
+PROCESS_ERROR_REF = "#/components/schemas/ProcessErrorResponse"
 BODY_ERRORS = {"400", "413", "415", "422"}
 
 
@@ -63,10 +64,17 @@ def test_every_error_response_is_the_envelope(schema):
     body = component(schema, envelope["properties"]["error"]["$ref"])
     assert set(body["required"]) == {"code", "message", "details"}
     only_the_envelope = {"application/json": {"schema": {"$ref": ERROR_REF}}}
+    # /process answers its refusals inside its own envelope (SPEC §3.5), the error in it
+    # the same body; only a body over the limit is refused before it, in the plain one.
+    process = component(schema, PROCESS_ERROR_REF)
+    assert process["properties"]["error"] == envelope["properties"]["error"]
     for path, method, operation in operations(schema):
         for status, response in operation["responses"].items():
             if status >= "400":
-                assert response["content"] == only_the_envelope, (method, path, status)
+                expected = only_the_envelope
+                if path == "/api/v1/process/" and status != "413":
+                    expected = {"application/json": {"schema": {"$ref": PROCESS_ERROR_REF}}}
+                assert response["content"] == expected, (method, path, status)
                 assert response["description"], (method, path, status)
 
 
