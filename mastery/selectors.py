@@ -60,14 +60,6 @@ def cohorts_visible_to(user: User) -> QuerySet[Cohort]:
     return cohorts.filter(pk__in=memberships.values("cohort_id"))
 
 
-def student_get_visible(user: User, student_id: str) -> Student:
-    """The student, or NotFound when it does not exist *or* the caller may not see it."""
-    student = students_visible_to(user).filter(student_id=student_id).first()
-    if student is None:
-        raise NotFound("No such student.", code="student_not_found")
-    return student
-
-
 def student_list(user: User, *, cohort_id: str | None = None) -> QuerySet[Student]:
     students = students_visible_to(user).annotate(overall_mastery=student_overall_mastery())
     if cohort_id:
