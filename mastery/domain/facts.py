@@ -262,11 +262,11 @@ def reference_mastery(
 
     quizzes = [e for e in ordered if e.event_type == QUIZ_SUBMITTED][-policy.recent_window :]
     quiz_ratios = [e.payload["score"] / e.payload["max_score"] for e in quizzes]
-    quiz = sum(quiz_ratios) / len(quiz_ratios) if quiz_ratios else 0.0
+    quiz = math.fsum(quiz_ratios) / len(quiz_ratios) if quiz_ratios else 0.0
 
     reviews = [e for e in ordered if e.event_type == CODE_REVIEWED][-policy.recent_window :]
     qualities = [float(e.payload["quality_score"]) for e in reviews]
-    quality = sum(qualities) / len(qualities) if qualities else 0.0
+    quality = math.fsum(qualities) / len(qualities) if qualities else 0.0
 
     utc_days = [e.occurred_at.astimezone(UTC).date() for e in ordered]
     last_day = utc_days[-1]
