@@ -7,27 +7,17 @@ Set ADMIN_SCREENSHOT_DIR (e.g. `docs`) to keep the teacher's student page as
 """
 
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from mastery.models import Student
 from tests.admin.support import BASICS, LOOPS, School, build_school, learning_event, seed
-from tests.factories import PASSWORD
+from tests.browser import browser_page, chromium_path, log_in
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SCREENSHOT = "teacher-student-page.png"
 
 
@@ -81,34 +71,7 @@ def browser_school(transactional_db, pinned_clock) -> School:
 
 @pytest.fixture
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH (`make test` installs it when run as root)")
-    return path
-
-
-@contextmanager
-def browser_page(chromium: str) -> Iterator[Page]:
-    """A fresh 1280-px-wide page. The test's own ORM calls go outside this block: inside,
-    Playwright runs the code in a greenlet that Django would give a connection of its own."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
-    assert page.locator("#user-tools").inner_text().upper().find(username.upper()) >= 0
+    return chromium_path()
 
 
 def expect_listed(page, student_ids: list[str]) -> None:

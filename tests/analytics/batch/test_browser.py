@@ -6,29 +6,17 @@ Set ADMIN_SCREENSHOT_DIR (e.g. `docs`) to keep the pages as `batch-jobs.png` and
 `batch-job.png`.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from django.utils import timezone
-from playwright.sync_api import sync_playwright
 
 from analytics.models.batch import BatchJob
 from analytics.services.batch import batch_job_submit
 from mastery.models import User
 from tests.analytics.batch.support import learning_events, run_job
-from tests.factories import PASSWORD, CohortFactory, StudentFactory, UserFactory, ingest_all
+from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
+from tests.factories import CohortFactory, StudentFactory, UserFactory, ingest_all
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 @pytest.fixture
@@ -55,39 +43,26 @@ def jobs(transactional_db) -> BatchJob:
 
 @pytest.fixture
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH (`make test` installs it when run as root)")
-    return path
+    return chromium_path()
 
 
 def test_an_admin_reads_the_batch_jobs_and_what_one_could_not_do(
     chromium, jobs, live_server, tmp_path
 ):
-    directory = Path(os.environ.get("ADMIN_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        page.set_default_timeout(15_000)
-        try:
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "dpo-admin")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.goto(f"{live_server.url}/admin/analytics/batchjob/")
-            rows = page.locator("#result_list tbody tr")
-            assert rows.count() == 3
-            listing = page.inner_text("#result_list")
-            assert "10 done, 3 failed, of 13" in listing
-            assert "worker_lost" in listing
-            page.screenshot(path=str(directory / "batch-jobs.png"), full_page=True)
+    directory = screenshot_dir(tmp_path)
+    with browser_page(chromium, height=800) as page:
+        log_in(page, live_server, "dpo-admin")
+        page.goto(f"{live_server.url}/admin/analytics/batchjob/")
+        rows = page.locator("#result_list tbody tr")
+        assert rows.count() == 3
+        listing = page.inner_text("#result_list")
+        assert "10 done, 3 failed, of 13" in listing
+        assert "worker_lost" in listing
+        page.screenshot(path=str(directory / "batch-jobs.png"), full_page=True)
 
-            page.goto(f"{live_server.url}/admin/analytics/batchjob/{jobs.pk}/change/")
-            detail = page.inner_text("#content")
-            assert "y10-10 (not_found)" in detail
-            assert "y11-07 (not_found)" in detail
-            assert page.locator("input[name=_save]").count() == 0
-            page.screenshot(path=str(directory / "batch-job.png"), full_page=True)
-        finally:
-            browser.close()
+        page.goto(f"{live_server.url}/admin/analytics/batchjob/{jobs.pk}/change/")
+        detail = page.inner_text("#content")
+        assert "y10-10 (not_found)" in detail
+        assert "y11-07 (not_found)" in detail
+        assert page.locator("input[name=_save]").count() == 0
+        page.screenshot(path=str(directory / "batch-job.png"), full_page=True)

@@ -6,27 +6,17 @@ Set ADMIN_SCREENSHOT_DIR (e.g. `docs`) to keep the pages as `cohort-comparison.p
 `cohort-distribution.png` (the cohort page's distribution section).
 """
 
-import os
 import random
-import shutil
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from mastery.models import User
 from tests.analytics.history.support import put_record
-from tests.factories import PASSWORD, CohortFactory, StudentFactory, UserFactory
+from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
+from tests.factories import CohortFactory, StudentFactory, UserFactory
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SCREENSHOT = "cohort-comparison.png"
 SECTION_SCREENSHOT = "cohort-distribution.png"
 # name, class size, mean mastery of its students
@@ -55,48 +45,35 @@ def classes(transactional_db):
 
 @pytest.fixture
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH (`make test` installs it when run as root)")
-    return path
+    return chromium_path()
 
 
 def test_a_teacher_compares_its_classes_side_by_side(chromium, classes, live_server, tmp_path):
-    directory = Path(os.environ.get("ADMIN_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = screenshot_dir(tmp_path)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        page.set_default_timeout(15_000)
-        try:
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "teacher-10")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.goto(f"{live_server.url}/admin/mastery/cohort/")
-            page.check("#action-toggle")
-            page.select_option("select[name=action]", "compare_cohorts")
-            page.click("button[name=index]")
+    with browser_page(chromium) as page:
+        log_in(page, live_server, "teacher-10")
+        page.goto(f"{live_server.url}/admin/mastery/cohort/")
+        page.check("#action-toggle")
+        page.select_option("select[name=action]", "compare_cohorts")
+        page.click("button[name=index]")
 
-            page.locator("#compare-pairs").wait_for()
-            sentences = page.locator("#compare-pairs li").all_inner_texts()
-            assert len(sentences) == 3
-            assert all(" is ahead by " in s or s.startswith("No test") for s in sentences)
-            boxes = page.locator("#compare-distributions svg rect")
-            assert boxes.count() == 3
-            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-            page.screenshot(path=str(directory / SCREENSHOT), full_page=True)
+        page.locator("#compare-pairs").wait_for()
+        sentences = page.locator("#compare-pairs li").all_inner_texts()
+        assert len(sentences) == 3
+        assert all(" is ahead by " in s or s.startswith("No test") for s in sentences)
+        boxes = page.locator("#compare-distributions svg rect")
+        assert boxes.count() == 3
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        page.screenshot(path=str(directory / SCREENSHOT), full_page=True)
 
-            page.goto(f"{live_server.url}/admin/mastery/cohort/")
-            page.get_by_role("link", name="y10-a").click()
-            section = page.locator("#cohort-distribution")
-            section.wait_for()
-            assert section.locator("svg").count() == 2  # the histogram and the box plot
-            assert "over 24 consenting students" in section.inner_text()
-            section.screenshot(path=str(directory / SECTION_SCREENSHOT))
-        finally:
-            browser.close()
+        page.goto(f"{live_server.url}/admin/mastery/cohort/")
+        page.get_by_role("link", name="y10-a").click()
+        section = page.locator("#cohort-distribution")
+        section.wait_for()
+        assert section.locator("svg").count() == 2  # the histogram and the box plot
+        assert "over 24 consenting students" in section.inner_text()
+        section.screenshot(path=str(directory / SECTION_SCREENSHOT))
 
     assert (directory / SCREENSHOT).stat().st_size > 10_000
     assert (directory / SECTION_SCREENSHOT).stat().st_size > 5_000

@@ -6,35 +6,20 @@ Set ADMIN_SCREENSHOT_DIR (e.g. `docs`) to keep `student-prediction.png` there; o
 goes to a temporary directory.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import sync_playwright
 
 from analytics.models.predictions import FlagFeedback
 from tests.analytics.predictions.support import BASICS, exercises, quizzes, seed
-from tests.factories import PASSWORD
+from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SCREENSHOT = "student-prediction.png"
 
 
 @pytest.fixture
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH (`make test` installs it when run as root)")
-    return path
+    return chromium_path()
 
 
 @pytest.fixture
@@ -51,55 +36,44 @@ def flagged_student(transactional_db, school) -> int:
 def test_teacher_reads_why_a_student_is_flagged_and_records_a_verdict(
     chromium, flagged_student, live_server, tmp_path
 ):
-    directory = Path(os.environ.get("ADMIN_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = screenshot_dir(tmp_path)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        page.set_default_timeout(15_000)
-        try:
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "teacher-a")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
+    with browser_page(chromium) as page:
+        log_in(page, live_server, "teacher-a")
 
-            page.goto(f"{live_server.url}/admin/mastery/student/{flagged_student}/change/")
-            chart = page.locator("svg.me-chart")
-            chart.wait_for()
-            assert chart.locator("polygon.me-forecast-band").count() == 1
-            assert chart.locator("polyline.me-forecast-line").count() == 1
-            section = page.locator("#predictions")
-            text = section.inner_text()
-            assert "needs intervention" in text
-            assert "Quiz fell from 0.90 to" in text
-            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-            # From the mastery table to the end of the prediction: the flag, its reasons
-            # and the band.
-            top = page.locator("#mastery").bounding_box()
-            bottom = page.locator("#predictions").bounding_box()
-            page.screenshot(
-                path=str(directory / SCREENSHOT),
-                full_page=True,
-                clip={
-                    "x": top["x"] - 12,
-                    "y": top["y"] - 12,
-                    "width": top["width"] + 24,
-                    "height": bottom["y"] + bottom["height"] - top["y"] + 24,
-                },
-            )
+        page.goto(f"{live_server.url}/admin/mastery/student/{flagged_student}/change/")
+        chart = page.locator("svg.me-chart")
+        chart.wait_for()
+        assert chart.locator("polygon.me-forecast-band").count() == 1
+        assert chart.locator("polyline.me-forecast-line").count() == 1
+        section = page.locator("#predictions")
+        text = section.inner_text()
+        assert "needs intervention" in text
+        assert "Quiz fell from 0.90 to" in text
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        # From the mastery table to the end of the prediction: the flag, its reasons
+        # and the band.
+        top = page.locator("#mastery").bounding_box()
+        bottom = page.locator("#predictions").bounding_box()
+        page.screenshot(
+            path=str(directory / SCREENSHOT),
+            full_page=True,
+            clip={
+                "x": top["x"] - 12,
+                "y": top["y"] - 12,
+                "width": top["width"] + 24,
+                "height": bottom["y"] + bottom["height"] - top["y"] + 24,
+            },
+        )
 
-            section.locator("select[name=flag-topic]").select_option("python.loops")
-            section.locator("select[name=flag-verdict]").select_option("acted")
-            section.locator("input[name=flag-comment]").fill("talked to the student")
-            section.get_by_role("button", name="Record verdict").click()
-            page.locator("ul.messagelist").wait_for()
-            message = page.locator("ul.messagelist").inner_text()
-            assert "Recorded: the python.loops flag was acted on it." in message
-            assert "talked to the student" in page.locator("#flag-verdicts").inner_text()
-        finally:
-            browser.close()
+        section.locator("select[name=flag-topic]").select_option("python.loops")
+        section.locator("select[name=flag-verdict]").select_option("acted")
+        section.locator("input[name=flag-comment]").fill("talked to the student")
+        section.get_by_role("button", name="Record verdict").click()
+        page.locator("ul.messagelist").wait_for()
+        message = page.locator("ul.messagelist").inner_text()
+        assert "Recorded: the python.loops flag was acted on it." in message
+        assert "talked to the student" in page.locator("#flag-verdicts").inner_text()
 
     assert (directory / SCREENSHOT).stat().st_size > 10_000
     assert FlagFeedback.objects.get().comment == "talked to the student"

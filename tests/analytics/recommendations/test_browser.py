@@ -6,33 +6,17 @@ Set ADMIN_SCREENSHOT_DIR (e.g. `docs`) to keep `student-recommendations.png` and
 `topic-prerequisites.png` there; otherwise they go to a temporary directory.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import sync_playwright
 
 from tests.analytics.recommendations.conftest import FUNCTIONS, LOOPS, STRINGS
-from tests.factories import PASSWORD
+from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 @pytest.fixture
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not on PATH (`make test` installs it when run as root)")
-    return path
+    return chromium_path()
 
 
 @pytest.fixture
@@ -47,44 +31,31 @@ def browser_school(transactional_db, school):
 def test_teacher_reads_the_recommendations_path_and_prerequisite_graph(
     chromium, browser_school, live_server, tmp_path
 ):
-    directory = Path(os.environ.get("ADMIN_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = screenshot_dir(tmp_path)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        page.set_default_timeout(15_000)
-        try:
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "teacher-a")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
+    with browser_page(chromium) as page:
+        log_in(page, live_server, "teacher-a")
 
-            page.goto(
-                f"{live_server.url}/admin/mastery/student/{browser_school['student']}/change/"
-            )
-            table = page.locator("table.me-recommendations")
-            table.wait_for()
-            assert table.locator("tbody tr").count() == 4
-            assert "3 more exercises in python.loops" in table.inner_text()
-            steps = page.locator("ol.me-path > li > strong").all_inner_texts()
-            assert steps == [STRINGS, LOOPS, FUNCTIONS]
-            assert "blocked by python.loops" in page.locator("li.me-path-locked").inner_text()
-            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-            page.locator("#recommendations").scroll_into_view_if_needed()
-            page.screenshot(path=str(directory / "student-recommendations.png"), full_page=True)
+        page.goto(f"{live_server.url}/admin/mastery/student/{browser_school['student']}/change/")
+        table = page.locator("table.me-recommendations")
+        table.wait_for()
+        assert table.locator("tbody tr").count() == 4
+        assert "3 more exercises in python.loops" in table.inner_text()
+        steps = page.locator("ol.me-path > li > strong").all_inner_texts()
+        assert steps == [STRINGS, LOOPS, FUNCTIONS]
+        assert "blocked by python.loops" in page.locator("li.me-path-locked").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        page.locator("#recommendations").scroll_into_view_if_needed()
+        page.screenshot(path=str(directory / "student-recommendations.png"), full_page=True)
 
-            page.goto(f"{live_server.url}/admin/mastery/topic/{browser_school['topic']}/change/")
-            graph = page.locator("svg.me-graph")
-            graph.wait_for()
-            assert graph.locator("line.me-edge").count() == 2
-            assert graph.locator("g.me-node-current text").text_content() == LOOPS
-            page.locator("#prerequisite-graph").screenshot(
-                path=str(directory / "topic-prerequisites.png")
-            )
-        finally:
-            browser.close()
+        page.goto(f"{live_server.url}/admin/mastery/topic/{browser_school['topic']}/change/")
+        graph = page.locator("svg.me-graph")
+        graph.wait_for()
+        assert graph.locator("line.me-edge").count() == 2
+        assert graph.locator("g.me-node-current text").text_content() == LOOPS
+        page.locator("#prerequisite-graph").screenshot(
+            path=str(directory / "topic-prerequisites.png")
+        )
 
     assert (directory / "student-recommendations.png").stat().st_size > 10_000
     assert (directory / "topic-prerequisites.png").stat().st_size > 2_000
