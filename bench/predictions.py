@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -271,17 +270,6 @@ def predictions_bench(*, topics: int = 5, repeat: int = 200) -> list[dict]:
     return figures
 
 
-def _fresh_database(url: str, suffix: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url.replace("postgres://", "postgresql://", 1))
-    name = f"{parts.path.lstrip('/') or 'mastery'}_bench_predictions{suffix}"
-    with psycopg.connect(urlunsplit(parts), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topics", type=int, default=5)
@@ -293,18 +281,12 @@ def main() -> None:
     args = parser.parse_args()
 
     suffix = f"_{args.backtest}" if args.backtest else ""
-    os.environ["DATABASE_URL"] = _fresh_database(os.environ["DATABASE_URL"], suffix)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mastery_project.settings.local")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DEBUG"] = "false"
     # A history longer than the events' retention (90 days) is only ingestible with more.
     os.environ["RETENTION_EVENTS_DAYS"] = str(max(90, args.days + 1))
     os.environ["CACHE_KEY_PREFIX"] = f"bench-predictions{suffix}"
-    import django
-    from django.core.management import call_command
+    from bench.run import bench_database, setup_django
 
-    django.setup()
-    call_command("migrate", verbosity=0)
+    setup_django(bench_database(os.environ["DATABASE_URL"], None, suffix=f"_predictions{suffix}"))
     if args.backtest:
         print(backtest_on(args.backtest, students=args.students, days=args.days, seed=args.seed))
     else:

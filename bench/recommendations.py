@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -139,17 +138,6 @@ def _once(call: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _fresh_database(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url.replace("postgres://", "postgresql://", 1))
-    name = f"{parts.path.lstrip('/') or 'mastery'}_bench_recommendations"
-    with psycopg.connect(urlunsplit(parts), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topics", type=int, default=20)
@@ -157,15 +145,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = _fresh_database(os.environ["DATABASE_URL"])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mastery_project.settings.local")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DEBUG"] = "false"
-    import django
-    from django.core.management import call_command
+    from bench.run import bench_database, setup_django
 
-    django.setup()
-    call_command("migrate", verbosity=0)
+    setup_django(bench_database(os.environ["DATABASE_URL"], None, suffix="_recommendations"))
     recommendations_bench(topics=args.topics, catalogue=args.catalogue, repeat=args.repeat)
 
 

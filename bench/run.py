@@ -64,10 +64,11 @@ BENCHMARKS = [
 ]
 
 
-def bench_database(url: str, name: str | None) -> str:
-    """Recreate the bench database next to the configured one; return its URL."""
+def bench_database(url: str, name: str | None, *, suffix: str = "") -> str:
+    """Recreate the bench database next to the configured one (`<db>_bench<suffix>` unless
+    named); return its URL."""
     parts = urlsplit(url.replace("postgres://", "postgresql://", 1))
-    name = name or f"{parts.path.lstrip('/') or 'mastery'}_bench"
+    name = name or f"{parts.path.lstrip('/') or 'mastery'}_bench{suffix}"
     with psycopg.connect(urlunsplit(parts), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
