@@ -116,3 +116,29 @@ class CohortFactory(factory.django.DjangoModelFactory):
     def teachers(self, create, extracted, **kwargs):
         if create and extracted:
             self.teachers.add(*extracted)
+
+
+def two_cohort_school(students: dict) -> tuple[dict, dict]:
+    """The logins and cohorts of the role-by-endpoint tests: cohort A (s-a1, s-a2) taught by
+    `teacher`, cohort B (s-b1) by `other_teacher`; the `student` login is s-a1's; an admin
+    and a service. Returns (users, cohorts) by role and by cohort id."""
+    teacher = UserFactory(username="teacher-a", role=User.Role.TEACHER)
+    other_teacher = UserFactory(username="teacher-b", role=User.Role.TEACHER)
+    users = {
+        "student": UserFactory(
+            username="student-a1", role=User.Role.STUDENT, student=students["s-a1"]
+        ),
+        "teacher": teacher,
+        "admin": UserFactory(username="admin", role=User.Role.ADMIN),
+        "service": UserFactory(username="lms", role=User.Role.SERVICE),
+        "other_teacher": other_teacher,
+    }
+    cohorts = {
+        "cohort-a": CohortFactory(
+            cohort_id="cohort-a", students=[students["s-a1"], students["s-a2"]], teachers=[teacher]
+        ),
+        "cohort-b": CohortFactory(
+            cohort_id="cohort-b", students=[students["s-b1"]], teachers=[other_teacher]
+        ),
+    }
+    return users, cohorts

@@ -9,7 +9,7 @@ from django.test import Client
 
 from mastery.models import Cohort, Student, User
 from tests.analytics.predictions.support import BASICS, LOOPS, declining, rising, seed
-from tests.factories import CohortFactory, TopicFactory, UserFactory
+from tests.factories import TopicFactory, two_cohort_school
 from tests.ingest.kafka.conftest import (  # noqa: F401  (the process tests' Kafka fixtures)
     consumer_env_for,
     consumer_processes,
@@ -35,27 +35,7 @@ def school(db, pinned_clock) -> School:
     TopicFactory(slug=BASICS)
     seed(declining("s-a1") + rising("s-a2") + declining("s-b1"))
     students = {s.student_id: s for s in Student.objects.all()}
-    teacher = UserFactory(username="teacher-a", role=User.Role.TEACHER)
-    other_teacher = UserFactory(username="teacher-b", role=User.Role.TEACHER)
-    users = {
-        "student": UserFactory(
-            username="student-a1", role=User.Role.STUDENT, student=students["s-a1"]
-        ),
-        "teacher": teacher,
-        "admin": UserFactory(username="admin", role=User.Role.ADMIN),
-        "service": UserFactory(username="lms", role=User.Role.SERVICE),
-        "other_teacher": other_teacher,
-    }
-    cohorts = {
-        "cohort-a": CohortFactory(
-            cohort_id="cohort-a",
-            students=[students["s-a1"], students["s-a2"]],
-            teachers=[teacher],
-        ),
-        "cohort-b": CohortFactory(
-            cohort_id="cohort-b", students=[students["s-b1"]], teachers=[other_teacher]
-        ),
-    }
+    users, cohorts = two_cohort_school(students)
     return School(students=students, cohorts=cohorts, users=users)
 
 
