@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_prometheus",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -42,6 +43,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "mastery_project.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "mastery_project.security.SecurityHeadersMiddleware",
     "mastery_project.errors.ApiEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -175,6 +177,21 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Batch jobs (SPEC §3.4): students per chunk (each chunk is one transaction and one
 # heartbeat); a running job whose heartbeat is older than the lease has lost its worker and
 # is re-queued by the reaper (`run_worker`, every BATCH_JOB_REAP_SECONDS), or failed once
+# --- Browser clients (CORS, django-cors-headers) --------------------------------------
+# The middleware sits right after SecurityMiddleware: plain HTTP is redirected before a
+# preflight is answered, and every answer further in (the NUL refusal, the envelope's 413,
+# the views) carries the CORS headers a browser needs to read it. Only /api/ is shared:
+# /health, /ready and /metrics are for probes and Prometheus, not browsers, and the admin
+# is a same-origin session site. Tokens are bearer headers, never cookies: no credentials
+# mode. None allowed unless listed (production lists the front ends' origins).
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("DELETE", "GET", "OPTIONS", "POST", "PUT")
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-request-id", "x-correlation-id")
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=86400)
+
 # it has been tried BATCH_JOB_MAX_ATTEMPTS times. Unfinished jobs per submitter are capped.
 BATCH_JOB_CHUNK = env.int("BATCH_JOB_CHUNK", default=1000)
 BATCH_JOB_LEASE_SECONDS = env.int("BATCH_JOB_LEASE_SECONDS", default=30)

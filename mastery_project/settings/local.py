@@ -19,3 +19,10 @@ STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 ERASURE_HASH_KEY = env("ERASURE_HASH_KEY", default="dev-only-erasure-hash-key-0123456789")
+# A front end's dev server on this machine (Vite 5173, Create React App / Next.js 3000).
+CORS_ALLOWED_ORIGINS = env.list(
+    "CORS_ALLOWED_ORIGINS",
+    default=[
+        f"http://{host}:{port}" for port in (3000, 5173) for host in ("localhost", "127.0.0.1")
+    ],
+)
