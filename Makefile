@@ -7,7 +7,7 @@ DEVSERVICES := $(PY) -m mastery_project.devservices
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test install setup browser lint format bench services-start services-stop clean
+.PHONY: run test install setup browser lint format bench load services-start services-stop clean
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -48,6 +48,13 @@ bench: install
 		echo "wrk could not be installed: the API benchmark will say so and be left out"
 	DJANGO_SETTINGS_MODULE=mastery_project.settings.local $(DEVSERVICES) run -- \
 		python bench/run.py $(BENCH_ARGS)
+
+## load: the locust school day (tests/load/) against a `make run` of its own (its own servers
+## and ports, under a temporary DEVSERVICES_DIR) with a Kafka producer at a steady rate beside
+## it; prints requests/s, p50/p95/p99 per endpoint and the error rate, then stops it all
+## (LOAD_SECONDS=60, LOAD_USERS=300, LOAD_SPAWN_RATE=20, LOAD_KAFKA_RATE=50)
+load: install
+	$(PY) tests/load/run.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -6,6 +6,7 @@ import stat
 from io import StringIO
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -60,6 +61,22 @@ def test_one_login_per_student_in_consecutive_cohorts(accounts):
         user = User.objects.get(username=row["username"])
         assert (user.role, user.student.student_id) == (User.Role.STUDENT, row["student_id"])
         assert not user.has_usable_password()  # students come in with their refresh token
+
+
+def test_a_student_that_has_a_login_keeps_it(tmp_path, api_client):
+    call_command(
+        "create_account", "own-login", "--role", "student", "--student-id", "s-002",
+        stdout=StringIO(),
+    )  # fmt: skip
+    User.objects.filter(username="own-login").update(password=make_password("kept-password"))
+    document = load_accounts(tmp_path / "accounts.json", students=3, teachers=1)
+    assert [s["username"] for s in document["students"]] == [
+        "load-s-001",
+        "own-login",
+        "load-s-003",
+    ]
+    assert login(api_client, "own-login", "kept-password").status_code == 200
+    assert User.objects.get(username="own-login").student.cohorts.get().cohort_id == "load-01"
 
 
 def test_a_students_refresh_token_gives_it_its_own_mastery_once(accounts, api_client):

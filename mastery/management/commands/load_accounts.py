@@ -72,16 +72,22 @@ class Command(BaseCommand):
 
     def school(self, students: int, teachers: int, cohort_size: int, password: str) -> dict:
         """Students in consecutive cohorts of at most `cohort_size` (at least two cohorts, so
-        that a teacher can compare), teacher k teaching cohorts k and k + 1 (wrapping round)."""
+        that a teacher can compare), teacher k teaching cohorts k and k + 1 (wrapping round).
+        A student that has a login already (`seed_demo`'s s-001) keeps it, password and all."""
         ids = load_student_ids(students)
         cohorts = cohort_ids(max(2, math.ceil(students / cohort_size)))
         size = math.ceil(students / len(cohorts))
         members = {c: ids[n * size : (n + 1) * size] for n, c in enumerate(cohorts)}
+        logins = dict(
+            User.objects.filter(student__student_id__in=ids).values_list(
+                "student__student_id", "username"
+            )
+        )
         student_rows = []
         for cohort, student_ids in members.items():
             for student_id in student_ids:
                 user, _ = account_create_or_update(
-                    username=f"load-{student_id}",
+                    username=logins.get(student_id, f"load-{student_id}"),
                     role=User.Role.STUDENT,
                     student_id=student_id,
                     cohort_ids=[cohort],
