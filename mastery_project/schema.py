@@ -3,7 +3,9 @@
 `MasteryAutoSchema` (REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS) adds to each operation the
 error responses that its own facts make possible, each with the envelope as its body:
 
-- 400 malformed, 413 too large, 415 not JSON, 422 invalid: the operation takes a body;
+- 400 malformed: always, since a NUL character in the path or query string is refused
+  before any view (`mastery_project.security`); and a body that is not JSON;
+- 413 too large, 415 not JSON, 422 invalid: the operation takes a body;
 - 401: it checks a bearer token, or credentials (the token endpoints);
 - 403: a permission beyond "authenticated" can refuse the caller's role;
 - 404: its path names a resource, its body names a student or another `*_id`, or it is a
@@ -14,7 +16,9 @@ error responses that its own facts make possible, each with the envelope as its 
 A view documents what only it knows (409 for a conflict, a 200 where DRF assumes 201) in its
 own `@extend_schema(responses=...)`, with `error_response`; what a view states is kept.
 Request bodies of `StrictSerializer`s get `additionalProperties: false`, as they refuse
-unknown keys.
+unknown keys. A request serializer states the limits its fields cannot say (how many ids,
+distinct, exactly one of two keys) in `openapi_extra`, JSON Schema keywords merged into its
+component, e.g. `{"properties": {"cohort_ids": {"uniqueItems": True}}}`.
 """
 
 import re
@@ -39,7 +43,8 @@ _RETRY_AFTER = {
 }
 
 DESCRIPTIONS = {
-    400: "Malformed: the body is not JSON (`malformed_request`).",
+    400: "Malformed: the body is not JSON, or the path or query string holds a NUL character "
+    "(`malformed_request`).",
     401: "No valid bearer token or credentials (`not_authenticated`, `authentication_failed`).",
     403: "The caller's role may not take this action (`forbidden`).",
     404: "Not found, or a student the caller may not see (`not_found`, `student_not_found`, …).",
@@ -73,6 +78,17 @@ def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
+def _merged(schema: dict, extra: dict) -> dict:
+    """`schema` with the keywords of `extra`, merged into nested objects key by key."""
+    merged = dict(schema)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 class MasteryAutoSchema(AutoSchema):
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
@@ -81,6 +97,11 @@ class MasteryAutoSchema(AutoSchema):
             direction == "request" and isinstance(serializer, StrictSerializer)
         ):
             schema["additionalProperties"] = False
+        extra = getattr(serializer, "openapi_extra", None)
+        if direction == "request" and extra:
+            unknown = set(extra.get("properties", {})) - set(schema.get("properties", {}))
+            assert not unknown, f"openapi_extra of {type(serializer).__name__} names {unknown}"
+            schema = _merged(schema, extra)
         return schema
 
     def _get_response_bodies(self, direction="response"):
@@ -100,10 +121,10 @@ class MasteryAutoSchema(AutoSchema):
         return responses
 
     def _error_statuses(self) -> set[int]:
-        statuses = {503}
+        statuses = {400, 503}
         has_body = self.method in BODY_METHODS and self.get_request_serializer() is not None
         if has_body:
-            statuses |= {400, 413, 415, 422}
+            statuses |= {413, 415, 422}
         if self.get_auth() or isinstance(self.view, TokenViewBase):
             statuses.add(401)
         if any(not isinstance(p, _OPEN_PERMISSIONS) for p in self.view.get_permissions()):

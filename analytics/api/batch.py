@@ -38,6 +38,7 @@ class BatchSubmitInput(StrictSerializer):
         help_text="A high job queued after low ones runs before them.",
     )
     topic = topic_field(required=False, help_text="Only this topic's records (default: all).")
+    openapi_extra = {"properties": {"student_ids": {"uniqueItems": True}}}
 
     def validate_student_ids(self, value: list[str]) -> list[str]:
         repeated = sorted(s for s, n in Counter(value).items() if n > 1)

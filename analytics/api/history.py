@@ -59,6 +59,12 @@ class CohortCompareInput(StrictSerializer):
         help_text=f"{MIN_COHORTS} to {MAX_COHORTS} distinct cohort ids.",
     )
     topic = topic_field(required=False)
+    # Checked by the view, with codes of their own (`too_few_cohorts`, …).
+    openapi_extra = {
+        "properties": {
+            "cohort_ids": {"minItems": MIN_COHORTS, "maxItems": MAX_COHORTS, "uniqueItems": True}
+        }
+    }
 
 
 # --- output ------------------------------------------------------------------------------

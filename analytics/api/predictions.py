@@ -72,6 +72,7 @@ class InterventionInput(StrictSerializer):
         required=False,
     )
     topic = topic_field(required=False, help_text="A topic's slug; without it, overall.")
+    openapi_extra = {"oneOf": [{"required": ["cohort_id"]}, {"required": ["student_ids"]}]}
 
     def validate(self, attrs: dict) -> dict:
         if ("cohort_id" in attrs) == ("student_ids" in attrs):

@@ -128,6 +128,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "mastery_project.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "mastery_project.schema.MasteryAutoSchema",
+    "DEFAULT_METADATA_CLASS": "mastery_project.metadata.ApiMetadata",
     "EXCEPTION_HANDLER": "mastery_project.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
