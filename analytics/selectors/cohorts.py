@@ -10,7 +10,7 @@ records, then over the students.
 
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Avg, Count, Q, QuerySet
 
 from analytics.domain.statistics import Sample
@@ -23,6 +23,7 @@ from mastery.selectors import (
     score_mean_sql,
     student_overalls,
 )
+from mastery_project.db_router import read_alias, replica_reads
 
 HISTOGRAM_BINS = 10
 
@@ -91,8 +92,10 @@ class CohortFigures:
         return Sample(self.n, self.sample_mean, self.std)
 
 
+@replica_reads()
 def cohort_figures(cohorts: list[Cohort], *, topic: Topic | None = None) -> list[CohortFigures]:
-    """The figures of each cohort, in the order given."""
+    """The figures of each cohort, in the order given. Replica-safe: aggregates over stored
+    records and memberships, which no comparison writes."""
     if not cohorts:
         return []
     pks = [c.pk for c in cohorts]
@@ -110,7 +113,7 @@ def cohort_figures(cohorts: list[Cohort], *, topic: Topic | None = None) -> list
         bins=HISTOGRAM_BINS,
         mean=score_mean_sql("p.mastery"),
     )
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, [pks, *members_params, *values_params])
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
     figures = []

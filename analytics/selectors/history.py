@@ -10,10 +10,11 @@ only turns the one result row into dataclasses.
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import connection
+from django.db import connections
 
 from mastery.models import Student, Topic
 from mastery.selectors import student_daily_series_sql
+from mastery_project.db_router import read_alias, replica_reads
 
 # Granularity -> the `date_trunc` field of its periods.
 PERIODS = {"daily": "day", "weekly": "week", "monthly": "month"}
@@ -81,19 +82,21 @@ class History:
     summary: HistorySummary
 
 
+@replica_reads()
 def student_history(
     student: Student, *, start: date, end: date, granularity: str, topic: Topic | None = None
 ) -> History:
     """The student's history from `start` to `end` inclusive, overall or for `topic`.
 
     A period's `period_start` is its calendar start (a Monday, the 1st), which may lie
-    before `start`; its aggregates cover only the days of the window.
+    before `start`; its aggregates cover only the days of the window. Replica-safe: it
+    reads stored snapshots, which the request that asks never writes.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     daily_sql, params = student_daily_series_sql(student, start=start, end=end, topic=topic)
     params |= {"period": PERIODS[granularity], "origin": start}
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(f"WITH {daily_sql},{_HISTORY_SQL}", params)
         starts, means, lows, highs, samples, *summary = cursor.fetchone()
     series = [Period(*row) for row in zip(starts, means, lows, highs, samples, strict=True)]

@@ -60,6 +60,7 @@ from analytics.selectors.predictions import (
 )
 from mastery.models import Cohort, Student, Topic, User
 from mastery.policy import current_policy
+from mastery_project.db_router import replica_reads
 
 logger = logging.getLogger(__name__)
 
@@ -394,15 +395,18 @@ def backtest_run(
         students = students.filter(cohorts=cohort)
     policy = current_policy()
     today = today_utc(now)
-    report = backtest(
-        (pairs for _, pairs in student_histories(students, end=today)),
-        end=today,
-        horizon=horizon,
-        weights=policy.weights,
-        threshold=settings.PREDICTION_INTERVENTION_BELOW,
-        since=since,
-        activity_days=policy.consistency_days,
-    )
+    # The replay reads the stored history only (a replica's few seconds of lag change no
+    # past day); the report is written to the primary below.
+    with replica_reads():
+        report = backtest(
+            (pairs for _, pairs in student_histories(students, end=today)),
+            end=today,
+            horizon=horizon,
+            weights=policy.weights,
+            threshold=settings.PREDICTION_INTERVENTION_BELOW,
+            since=since,
+            activity_days=policy.consistency_days,
+        )
     report["cohort"] = cohort.cohort_id if cohort is not None else None
     previous = BacktestReport.objects.filter(pk=BacktestReport.SINGLETON).first()
     served = dict(previous.served) if previous is not None else {}

@@ -81,6 +81,17 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
     "DB_CONNECT_TIMEOUT", default=5
 )
+# A streaming replica for the analytics reads over the history (history, cohort comparison,
+# back-test, admin charts), when DATABASE_REPLICA_URL names one: mastery_project.db_router.
+# Reads inside a transaction on the primary and every write stay on the primary.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    for key in ("ENGINE", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        DATABASES["replica"][key] = DATABASES["default"][key]
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DB_CONNECT_TIMEOUT", default=5
+    )
+DATABASE_ROUTERS = ["mastery_project.db_router.ReplicaRouter"]
 
 REDIS_URL = env("REDIS_URL")
 CACHES = {

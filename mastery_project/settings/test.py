@@ -1,5 +1,6 @@
 """Test settings: the same real PostgreSQL, Redis and Kafka as production, fast hashing."""
 
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -22,5 +23,11 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Lets several test runs share one server (e.g. two checkouts) without dropping each other's DB.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}  # noqa: F405
+# The replica alias is always there, a mirror of the test database (Django's TEST MIRROR):
+# the analytics reads take the router's replica path in every test that allows it.
+DATABASES["replica"] = {  # noqa: F405
+    **copy.deepcopy(DATABASES["default"]),  # noqa: F405
+    "TEST": {"MIRROR": "default"},
+}
 ERASURE_HASH_KEY = "test-erasure-hash-key-0123456789-abcdefghijkl"
 ERASURE_LEDGER_FILE = Path(tempfile.gettempdir()) / f"mastery-test-ledger-{os.getpid()}.jsonl"
