@@ -7,9 +7,17 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         """The audit log is the plumbing's audit sink (`mastery_project.audit`)."""
-        from compliance.services.audit import audit_log_write, student_ref_for_missing
+        from compliance.services.audit import (
+            audit_log_write,
+            audit_read_write,
+            student_ref_for_missing,
+        )
         from mastery_project.audit import AuditSink, audit_sink_register
 
         audit_sink_register(
-            AuditSink(write=audit_log_write, ref_for_missing=student_ref_for_missing)
+            AuditSink(
+                write=audit_log_write,
+                read=audit_read_write,
+                ref_for_missing=student_ref_for_missing,
+            )
         )

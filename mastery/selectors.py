@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import orjson
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     Aggregate,
     Count,
@@ -16,6 +18,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import JSONObject
 
 from mastery.domain.facts import effective_exercises_total
 from mastery.domain.formula import level_for
@@ -185,10 +188,53 @@ def mastery_for_student(student: Student, *, topic: str | None = None) -> Studen
     return mastery_for_students([student], topic=topic)[student.pk]
 
 
+def student_with_mastery(students: QuerySet[Student], *, topic: str | None = None):
+    """`students` with, in the same query, each one's current records (`mastery_rows`) and,
+    for a topic, whether it exists (`topic_known`): what `mastery_of_student` reads. Given
+    to `student_read`, the visibility rule, the student and its records are one round trip."""
+    records = MasteryRecord.objects.filter(student=OuterRef("pk"))
+    if topic is not None:
+        records = records.filter(topic__slug=topic)
+        students = students.annotate(topic_known=Exists(Topic.objects.filter(slug=topic)))
+    rows = records.order_by("topic__slug").values(
+        row=JSONObject(
+            topic="topic__slug", mastery="mastery", level="level", completion="completion",
+            quiz="quiz", quality="quality", consistency="consistency", updated_at="updated_at",
+        )
+    )  # fmt: skip
+    return students.annotate(mastery_rows=ArraySubquery(rows))
+
+
+def mastery_of_student(student: Student, *, topic: str | None = None) -> StudentMastery:
+    """Current mastery per topic of a student read through `student_with_mastery` (a known
+    topic with no events yet scores 0.0; an unknown one is NotFound)."""
+    if topic is not None and not student.topic_known:
+        raise NotFound("No such topic.", code="topic_not_found")
+    topics = []
+    for text in student.mastery_rows:  # jsonb, as the text Django has psycopg return it
+        row = orjson.loads(text)
+        topics.append(
+            TopicMastery(
+                row["topic"], row["mastery"], row["level"], row["completion"], row["quiz"],
+                row["quality"], row["consistency"], datetime.fromisoformat(row["updated_at"]),
+            )
+        )  # fmt: skip
+    return _student_mastery(student, topics, topic)
+
+
+def _student_mastery(
+    student: Student, topics: list[TopicMastery], topic: str | None
+) -> StudentMastery:
+    if topic is not None and not topics:
+        topics = [TopicMastery(topic, 0.0, level_for(0.0), 0.0, 0.0, 0.0, 0.0, None)]
+    overall = overall_mastery(i.mastery for i in topics) or 0.0
+    return StudentMastery(student.student_id, overall, level_for(overall), topics)
+
+
 def mastery_for_students(
     students: Sequence[Student], *, topic: str | None = None
 ) -> dict[int, StudentMastery]:
-    """`mastery_for_student` of many students in one read (a batch job's chunk), by pk."""
+    """The current mastery of many students in one read (a batch job's chunk), by pk."""
     records = MasteryRecord.objects.filter(student__in=[s.pk for s in students])
     if topic is not None:
         topic_pk = Topic.objects.filter(slug=topic).values_list("pk", flat=True).first()
@@ -202,14 +248,7 @@ def mastery_for_students(
     )  # fmt: skip
     for student_pk, *fields in rows:
         items[student_pk].append(TopicMastery(*fields))
-    found = {}
-    for student in students:
-        topics = items.get(student.pk) or []
-        if topic is not None and not topics:
-            topics = [TopicMastery(topic, 0.0, level_for(0.0), 0.0, 0.0, 0.0, 0.0, None)]
-        overall = overall_mastery(i.mastery for i in topics) or 0.0
-        found[student.pk] = StudentMastery(student.student_id, overall, level_for(overall), topics)
-    return found
+    return {s.pk: _student_mastery(s, items.get(s.pk) or [], topic) for s in students}
 
 
 def student_daily_series(student: Student, *, start: date, end: date) -> DailySeries:

@@ -1,7 +1,7 @@
 """Who may do what through the API: the role permission, and (below) the one lookup of a
 student the caller may see, audited whether it is found or refused."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -11,6 +11,7 @@ from mastery.models import Student, User
 from mastery.selectors import students_visible_to
 from mastery_project.audit import audit_sink
 from mastery_project.errors import NotFound
+from mastery_project.prepared import PreparedQuery
 
 
 def role_in(*roles: str) -> type[BasePermission]:
@@ -39,6 +40,8 @@ def student_read(
     pk: object = None,
     queryset: QuerySet[Student] | None = None,
     audit_found: bool = True,
+    with_data: Callable[..., QuerySet[Student]] | None = None,
+    **data_args: str | int | None,
 ) -> Student:
     """The student this caller may see, by external id (the API) or primary key (the admin).
 
@@ -50,15 +53,22 @@ def student_read(
     `not_found`, naming the student asked for (by its hash when it was erased); a success
     unless `audit_found` is False (when the service handed over to audits it itself).
     `queryset`, when given, must be built on `students_visible_to(request.user)`.
+
+    Without a `queryset`, a student named by id is read in one round trip whose SQL is
+    compiled once per process and shape (`visible_student`); `with_data(students,
+    **data_args)`, when given, annotates the visible students with what the caller reads
+    of them (`mastery.selectors.student_with_mastery`), in the same query.
     """
-    students = queryset if queryset is not None else students_visible_to(request.user)
-    if student_id is not None:
-        student = students.filter(student_id=student_id).first()
+    if student_id is not None and queryset is None:
+        student = visible_student(request.user, student_id, with_data, data_args)
+    elif student_id is not None:
+        student = queryset.filter(student_id=student_id).first()
     else:
+        students = queryset if queryset is not None else students_visible_to(request.user)
         key = _pk_of(pk)
         student = students.filter(pk=key).first() if key is not None else None
     if student is None:
-        audit_sink().write(
+        audit_sink().read(
             request=request,
             action=action,
             student_refs=[_asked_for(student_id, pk)],
@@ -67,10 +77,41 @@ def student_read(
         )
         raise NotFound("No such student.", code="student_not_found")
     if audit_found:
-        audit_sink().write(
+        audit_sink().read(
             request=request, action=action, student_refs=[student.student_id], resource=request.path
         )
     return student
+
+
+_prepared: dict[Callable | None, PreparedQuery] = {}
+
+
+def visible_student(
+    user: User,
+    student_id: str,
+    with_data: Callable[..., QuerySet[Student]] | None = None,
+    data_args: dict | None = None,
+) -> Student | None:
+    """`students_visible_to(user)` (annotated by `with_data`) filtered to `student_id`:
+    the same rows the querysets give, in SQL compiled once per role and shape."""
+    prepared = _prepared.get(with_data)
+    if prepared is None:
+
+        def build(*, role, viewer_pk, viewer_student, student_id, **args):
+            viewer = User(pk=viewer_pk, role=role, student_id=viewer_student)
+            students = students_visible_to(viewer).filter(student_id=student_id)
+            return with_data(students, **args) if with_data else students
+
+        prepared = _prepared[with_data] = PreparedQuery(build)
+    return prepared.first(
+        {"role": user.role},
+        {
+            "viewer_pk": user.pk,
+            "viewer_student": user.student_id,
+            "student_id": student_id,
+            **(data_args or {}),
+        },
+    )
 
 
 def _pk_of(value: object) -> int | None:
@@ -99,7 +140,7 @@ def students_read_audit(
     """Audit one read that showed several students (a list page): one row each, one INSERT.
     Nothing is written when the page showed none."""
     if student_refs:
-        audit_sink().write(
+        audit_sink().read(
             request=request,
             action=action,
             student_refs=student_refs,
@@ -110,7 +151,7 @@ def students_read_audit(
 def aggregate_read_audit(request: HttpRequest, *, action: str, resource: str = "") -> None:
     """Audit a read that showed figures over many students but no one student's own (a
     cohort comparison): one entry that names no student; `resource` says what was read."""
-    audit_sink().write(
+    audit_sink().read(
         request=request, action=action, student_refs=[""], resource=resource or request.path
     )
 

@@ -14,10 +14,12 @@ from django.core.exceptions import ImproperlyConfigured
 @dataclass(frozen=True)
 class AuditSink:
     """`write(request=, action=, student_refs=, resource=, outcome=, ...)` appends one entry
-    per student; `ref_for_missing(student_id)` names a student a refused lookup asked for
-    (an erased one by its hash, never by its id)."""
+    per student, in the caller's transaction; `read(...)` does the same for a read, which may
+    be buffered and written shortly after (never dropped); `ref_for_missing(student_id)`
+    names a student a refused lookup asked for (an erased one by its hash, never by its id)."""
 
     write: Callable[..., None]
+    read: Callable[..., None]
     ref_for_missing: Callable[[str], str]
 
 

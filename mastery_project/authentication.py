@@ -5,14 +5,21 @@ exist here, which is where its role comes from).
 A correctly signed token can still name no user of ours: the user was erased (GDPR erasure
 deletes a student's login), or a claim is not what simplejwt wrote. Both are 401, never a
 500. SIMPLE_JWT's AUTH_TOKEN_CLASSES and TOKEN_REFRESH_SERIALIZER name the classes below.
+
+Each process verifies a token once (`token_cache`) and reads the user it names once per
+AUTH_USER_CACHE_SECONDS (`user_cache`), not on every request.
 """
 
+import copy
 import math
 import re
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -82,13 +89,67 @@ class ExternalToken(dict):
     """The verified claims of an external issuer's token."""
 
 
+class ExpiringCache:
+    """A bounded per-process map whose entries lapse at a time given with each; `get` hands
+    out a copy, so that nothing a request sets on a value is seen by another."""
+
+    MAX_ITEMS = 10_000
+
+    def __init__(self, clock):
+        self.clock = clock
+        self._items: dict[object, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object):
+        entry = self._items.get(key)
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return copy.copy(entry[1])
+
+    def put(self, key: object, value, *, until: float) -> None:
+        with self._lock:
+            if len(self._items) >= self.MAX_ITEMS:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = (until, copy.copy(value))
+
+    def forget(self, key: object) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+# The users our tokens named, each for AUTH_USER_CACHE_SECONDS. A user saved or deleted
+# through the ORM leaves the cache of the process that did it at once (the signals below);
+# in other processes, and after a bulk `update()`, a user who was deactivated, erased or had
+# its role changed is refused, or seen anew, within the window.
+user_cache = ExpiringCache(time.monotonic)
+# Our own access tokens once their signature and claims were checked, until they expire:
+# a token is verified once per process, not on every request.
+token_cache = ExpiringCache(time.time)
+
+
+def _forget_user(sender, instance, **kwargs) -> None:
+    user_cache.forget(instance.pk)
+
+
+post_save.connect(_forget_user, sender=settings.AUTH_USER_MODEL, dispatch_uid="user-cache")
+post_delete.connect(_forget_user, sender=settings.AUTH_USER_MODEL, dispatch_uid="user-cache-del")
+
+
 class MasteryJWTAuthentication(JWTAuthentication):
     def get_validated_token(self, raw_token: bytes):
+        token = token_cache.get(raw_token)
+        if token is not None:
+            return token
         try:
-            return super().get_validated_token(raw_token)
+            token = super().get_validated_token(raw_token)
         except InvalidToken:
             if not settings.JWT_EXTERNAL_PUBLIC_KEY:
                 raise
+        else:
+            token_cache.put(raw_token, token, until=token["exp"])
+            return token
         backend = TokenBackend(
             "RS256",
             verifying_key=settings.JWT_EXTERNAL_PUBLIC_KEY,
@@ -106,7 +167,14 @@ class MasteryJWTAuthentication(JWTAuthentication):
 
     def get_user(self, validated_token):
         if not isinstance(validated_token, ExternalToken):
-            return super().get_user(validated_token)
+            # check_claims has made the user id a positive bigint, as str(pk) or int.
+            user_id = int(validated_token[api_settings.USER_ID_CLAIM])
+            user = user_cache.get(user_id)
+            if user is None:
+                user = super().get_user(validated_token)
+                until = time.monotonic() + settings.AUTH_USER_CACHE_SECONDS
+                user_cache.put(user_id, user, until=until)
+            return user
         username = validated_token.get(settings.JWT_EXTERNAL_USERNAME_CLAIM)
         if not isinstance(username, str) or not username:
             raise InvalidToken("Token names no user.")

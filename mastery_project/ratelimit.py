@@ -1,21 +1,43 @@
-"""Per-user rate limits shared by every process through the Redis cache (django-ratelimit)."""
+"""Per-user rate limits shared by every process through Redis.
+
+The windows are django-ratelimit's (fixed windows of the wall clock, each key's own offset,
+its cache keys under the cache's prefix); counting is one Redis round trip: a script that
+increments the window's counter and sets its expiry when it creates it (django-ratelimit's
+own `get_usage` takes two, an `add` then an `incr`).
+"""
 
 import logging
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django_ratelimit.core import get_usage
+from django.core.cache import cache
+from django_ratelimit import ALL
+from django_ratelimit import core as ratelimit_core
 from django_redis.exceptions import ConnectionInterrupted
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from mastery_project.errors import RateLimited
 
 logger = logging.getLogger(__name__)
 
+# KEYS[1]: the window's counter; ARGV[1]: its lifetime in seconds. Returns the new count.
+_SPEND = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_scripts: dict[int, Script] = {}
 
-def _mastery_rate(group: str, request) -> str:
-    return settings.RATE_LIMIT_MASTERY
+
+def _count(key: str, lifetime: int) -> int:
+    """The counter after one more call, in one round trip (EVALSHA, EVAL the first time)."""
+    client = cache.client.get_client(write=True)
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_SPEND)
+    return int(script(keys=[key], args=[lifetime], client=client))
 
 
 def rate_limit_spend(request, group: str = "mastery", *, fail_open: bool = False) -> None:
@@ -24,15 +46,20 @@ def rate_limit_spend(request, group: str = "mastery", *, fail_open: bool = False
 
     With `fail_open`, a Redis that cannot be reached lets the call through unmetered (for
     endpoints that must keep answering without their cache); otherwise it is a 503."""
+    rate = settings.RATE_LIMIT_MASTERY
+    limit, period = ratelimit_core._split_rate(rate)
+    user = str(request.user.pk)
+    window = ratelimit_core._get_window(user, period)
+    key = cache.make_key(ratelimit_core._make_cache_key(group, window, rate, user, ALL))
     try:
-        usage = get_usage(request, group=group, key="user", rate=_mastery_rate, increment=True)
+        count = _count(key, period + ratelimit_core.EXPIRATION_FUDGE)
     except (ConnectionInterrupted, RedisError, OSError) as exc:
         if not fail_open:
             raise
         logger.warning("rate limit not metered, Redis unavailable: %s", type(exc).__name__)
         return
-    if usage is not None and usage["should_limit"]:
-        raise RateLimited(retry_after=usage["time_left"])
+    if count > limit:
+        raise RateLimited(retry_after=window - int(ratelimit_core.time.time()))
 
 
 def rate_limited(group: str = "mastery", *, fail_open: bool = False) -> Callable:

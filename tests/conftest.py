@@ -7,12 +7,16 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from mastery_project.authentication import token_cache, user_cache
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Rate-limit counters and cached predictions must not leak between tests."""
+    """Rate-limit counters, cached predictions, verified tokens and the users they named must
+    not leak between tests."""
     cache.delete_pattern("*")
-    return
+    token_cache.clear()
+    user_cache.clear()
 
 
 @pytest.fixture

@@ -1,13 +1,31 @@
-"""The audit trail: one append-only row per student an action read or changed."""
+"""The audit trail: one append-only row per student an action read or changed.
 
-from collections.abc import Iterable
+A change is audited in the transaction that makes it (`audit_log_write`). A read is
+audited through `audit_read_write`: with AUDIT_READ_FLUSH_MS above 0 its entries wait in
+this process's `ReadAuditBuffer` and are written in one COPY at most that many milliseconds
+later, so that a read does not wait for its own INSERT and fsync.
+"""
 
+import atexit
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import orjson
+from django.conf import settings
+from django.db import close_old_connections, connection
 from django.http import HttpRequest
+from django.utils import timezone
 
 from compliance.models import AuditLog, ErasureLedger
 from compliance.services.pseudonyms import ERASED_PREFIX, student_hash
 from mastery_project.client_address import request_client_ip
 from mastery_project.correlation import correlation_id
+from mastery_project.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 def audit_log_write(
@@ -24,29 +42,176 @@ def audit_log_write(
     """One INSERT for all the students an action touched (one row each).
 
     Without a user (a management command), `actor_label` says who ran it."""
+    AuditLog.objects.bulk_create(
+        _entries(
+            request=request,
+            action=action,
+            student_refs=student_refs,
+            resource=resource,
+            outcome=outcome,
+            actor=actor,
+            actor_label=actor_label,
+            details=details,
+        )
+    )
+
+
+def audit_read_write(**entry) -> None:
+    """`audit_log_write` for a read: buffered when AUDIT_READ_FLUSH_MS is above 0."""
+    if settings.AUDIT_READ_FLUSH_MS <= 0:
+        audit_log_write(**entry)
+    else:
+        read_audit_buffer.add(_entries(**entry))
+
+
+def _entries(
+    *,
+    request: HttpRequest | None,
+    action: str,
+    student_refs: Iterable[str] = ("",),
+    resource: str = "",
+    outcome: str = AuditLog.Outcome.OK,
+    actor=None,
+    actor_label: str = "",
+    details: dict | None = None,
+) -> list[AuditLog]:
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     ip = request_client_ip(request) if request is not None else None
     cid = correlation_id.get()
-    AuditLog.objects.bulk_create(
-        [
-            AuditLog(
-                actor=actor,
-                actor_username=actor.username if actor else actor_label,
-                actor_role=actor.role if actor else ("operator" if actor_label else ""),
-                action=action,
-                student_ref=ref,
-                resource=resource[:200],
-                outcome=outcome,
-                ip=ip,
-                correlation_id="" if cid == "-" else cid,
-                details=details or {},
-            )
-            for ref in student_refs
-        ]
-    )
+    now = timezone.now()
+    return [
+        AuditLog(
+            created_at=now,
+            actor=actor,
+            actor_username=actor.username if actor else actor_label,
+            actor_role=actor.role if actor else ("operator" if actor_label else ""),
+            action=action,
+            student_ref=ref,
+            resource=resource[:200],
+            outcome=outcome,
+            ip=ip,
+            correlation_id="" if cid == "-" else cid,
+            details=details or {},
+        )
+        for ref in student_refs
+    ]
+
+
+_COLUMNS = (
+    "created_at", "actor_id", "actor_username", "actor_role", "action", "student_ref",
+    "resource", "outcome", "ip", "correlation_id", "details",
+)  # fmt: skip
+
+
+def copy_audit_entries(entries: Sequence[AuditLog]) -> None:
+    """Append the entries in one COPY and one commit (durable: synchronous_commit as set).
+    On failure the connection is closed, so that the next attempt opens a fresh one."""
+    copy_sql = f"COPY {AuditLog._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+    try:
+        with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+            for e in entries:
+                copy.write_row(
+                    (
+                        e.created_at, e.actor_id, e.actor_username, e.actor_role, e.action,
+                        e.student_ref, e.resource, e.outcome, e.ip, e.correlation_id,
+                        orjson.dumps(e.details).decode(),
+                    )
+                )  # fmt: skip
+    except Exception:
+        connection.close()
+        raise
+
+
+class ReadAuditBuffer:
+    """Read audit entries of this process, written by a thread of its own in one COPY at
+    most AUDIT_READ_FLUSH_MS after they were taken, and at exit.
+
+    An entry is never dropped while the process lives: a write that fails (the database is
+    away) is retried, entries first in, every AUDIT_READ_RETRY_SECONDS, and once
+    AUDIT_READ_BUFFER_MAX entries wait, a read is refused (503) rather than served
+    unaudited. Only a process killed outright loses what it holds: at most the last
+    AUDIT_READ_FLUSH_MS of reads (more while the database is away)."""
+
+    def __init__(self, write: Callable[[Sequence[AuditLog]], None] = copy_audit_entries):
+        self.write = write
+        self._waiting: list[AuditLog] = []
+        self._lock = threading.Lock()
+        self._written = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._writing = 0
+
+    def add(self, entries: list[AuditLog]) -> None:
+        with self._lock:
+            if len(self._waiting) >= settings.AUDIT_READ_BUFFER_MAX:
+                raise ServiceUnavailable(
+                    "The audit log cannot be written; retry shortly.",
+                    code="audit_unavailable",
+                    headers={"Retry-After": str(max(1, settings.AUDIT_READ_RETRY_SECONDS))},
+                )
+            self._waiting.extend(entries)
+            if self._pid != os.getpid():  # first use in this process (a forked worker)
+                self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="read-audit", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def _run(self) -> None:
+        interval = settings.AUDIT_READ_FLUSH_MS / 1000
+        while not self._stop.wait(interval):
+            if not self.flush():
+                self._stop.wait(settings.AUDIT_READ_RETRY_SECONDS)
+        close_old_connections()
+
+    def flush(self) -> bool:
+        """Write what waits; False (and everything kept, in order) if the write failed."""
+        with self._lock:
+            entries, self._waiting = self._waiting, []
+            self._writing += len(entries)
+        if not entries:
+            return True
+        try:
+            self.write(entries)
+        except Exception:
+            logger.exception("read audit not written, %d entries kept for retry", len(entries))
+            with self._lock:
+                self._waiting[:0] = entries
+                self._writing -= len(entries)
+            return False
+        with self._lock:
+            self._writing -= len(entries)
+            self._written.notify_all()
+        return True
+
+    def pending(self) -> int:
+        """Entries taken but not yet written."""
+        with self._lock:
+            return len(self._waiting) + self._writing
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread and write what is left (at exit; gunicorn's graceful shutdown
+        ends there). A write that keeps failing is given up after `timeout`, logged."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while not self.flush():
+            if time.monotonic() >= deadline:
+                logger.error("read audit lost at exit: %d entries", self.pending())
+                return
+            time.sleep(min(settings.AUDIT_READ_RETRY_SECONDS, timeout / 10))
+        self._pid = None
+
+
+read_audit_buffer = ReadAuditBuffer()
 
 
 def student_ref_for_missing(student_id: str) -> str:

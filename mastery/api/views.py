@@ -19,8 +19,15 @@ def mastery_query_answer(request: Request, data: object) -> selectors.StudentMas
     params = s.MasteryQueryInput(data=data)
     params.is_valid(raise_exception=True)
     values = params.validated_data
-    student = student_read(request, action="mastery.query", student_id=values["student_id"])
-    return selectors.mastery_for_student(student, topic=values.get("topic"))
+    topic = values.get("topic")
+    student = student_read(
+        request,
+        action="mastery.query",
+        student_id=values["student_id"],
+        with_data=selectors.student_with_mastery,
+        topic=topic,
+    )
+    return selectors.mastery_of_student(student, topic=topic)
 
 
 def mastery_calculation_answer(request: Request, data: object) -> dict:

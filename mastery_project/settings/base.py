@@ -174,6 +174,10 @@ SIMPLE_JWT = {
     "TOKEN_REFRESH_SERIALIZER": "mastery_project.authentication.MasteryTokenRefreshSerializer",
 }
 
+# How long a process keeps the user a token names before reading it again: a user deactivated
+# or deleted in another process (or by a bulk update) is refused within this many seconds.
+AUTH_USER_CACHE_SECONDS = env.int("AUTH_USER_CACHE_SECONDS", default=30)
+
 # Optional: also accept RS256 tokens of an external issuer (SSO). All three are required
 # together; the claim below names an existing local user, whose role applies.
 JWT_EXTERNAL_PUBLIC_KEY = env("JWT_EXTERNAL_PUBLIC_KEY", default="").replace("\\n", "\n")
@@ -242,6 +246,13 @@ RATE_LIMIT_MASTERY = env("RATE_LIMIT_MASTERY", default="50/m")
 PREDICTION_INTERVENTION_BELOW = env.float("PREDICTION_INTERVENTION_BELOW", default=0.5)
 # How long a prediction stays cached (per student, topic and day) when nothing changes.
 PREDICTION_CACHE_SECONDS = env.int("PREDICTION_CACHE_SECONDS", default=3600)
+# Reads are audited through a buffer in each web process, written in one COPY at most this
+# many milliseconds later (0: in the request, before it answers); a failed write is retried
+# every AUDIT_READ_RETRY_SECONDS, and reads are refused (503) once AUDIT_READ_BUFFER_MAX
+# entries wait. See README "Privacy, audit and retention" for the durability window.
+AUDIT_READ_FLUSH_MS = env.int("AUDIT_READ_FLUSH_MS", default=100)
+AUDIT_READ_RETRY_SECONDS = env.int("AUDIT_READ_RETRY_SECONDS", default=1)
+AUDIT_READ_BUFFER_MAX = env.int("AUDIT_READ_BUFFER_MAX", default=100_000)
 RETENTION_EVENTS_DAYS = env.int("RETENTION_EVENTS_DAYS", default=90)
 RETENTION_SNAPSHOTS_DAYS = env.int("RETENTION_SNAPSHOTS_DAYS", default=365)
 RETENTION_AUDIT_DAYS = env.int("RETENTION_AUDIT_DAYS", default=365)

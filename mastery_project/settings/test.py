@@ -29,5 +29,8 @@ DATABASES["replica"] = {  # noqa: F405
     **copy.deepcopy(DATABASES["default"]),  # noqa: F405
     "TEST": {"MIRROR": "default"},
 }
+# Reads are audited in the request, so that a test sees the entry when the answer comes back;
+# the buffered writer has tests of its own (tests/compliance/test_read_audit_buffer.py).
+AUDIT_READ_FLUSH_MS = 0
 ERASURE_HASH_KEY = "test-erasure-hash-key-0123456789-abcdefghijkl"
 ERASURE_LEDGER_FILE = Path(tempfile.gettempdir()) / f"mastery-test-ledger-{os.getpid()}.jsonl"
