@@ -188,11 +188,6 @@ JWT_EXTERNAL_LEEWAY_SECONDS = env.int("JWT_EXTERNAL_LEEWAY_SECONDS", default=30)
 if JWT_EXTERNAL_PUBLIC_KEY and not (JWT_EXTERNAL_ISSUER and JWT_EXTERNAL_AUDIENCE):
     raise ImproperlyConfigured("JWT_EXTERNAL_PUBLIC_KEY needs JWT_EXTERNAL_ISSUER and _AUDIENCE.")
 
-# --- Background tasks (django-tasks, database backend) --------------------------------
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-# Batch jobs (SPEC §3.4): students per chunk (each chunk is one transaction and one
-# heartbeat); a running job whose heartbeat is older than the lease has lost its worker and
-# is re-queued by the reaper (`run_worker`, every BATCH_JOB_REAP_SECONDS), or failed once
 # --- Browser clients (CORS, django-cors-headers) --------------------------------------
 # The middleware sits right after SecurityMiddleware: plain HTTP is redirected before a
 # preflight is answered, and every answer further in (the NUL refusal, the envelope's 413,
@@ -208,6 +203,11 @@ CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-request-id",
 CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
 CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=86400)
 
+# --- Background tasks (django-tasks, database backend) --------------------------------
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Batch jobs (SPEC §3.4): students per chunk (each chunk is one transaction and one
+# heartbeat); a running job whose heartbeat is older than the lease has lost its worker and
+# is re-queued by the reaper (`run_worker`, every BATCH_JOB_REAP_SECONDS), or failed once
 # it has been tried BATCH_JOB_MAX_ATTEMPTS times. Unfinished jobs per submitter are capped.
 BATCH_JOB_CHUNK = env.int("BATCH_JOB_CHUNK", default=1000)
 BATCH_JOB_LEASE_SECONDS = env.int("BATCH_JOB_LEASE_SECONDS", default=30)
