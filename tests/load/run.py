@@ -212,44 +212,34 @@ def alive(pid: int) -> bool:
 
 
 # --- Kafka ---------------------------------------------------------------------------------
+# The consumer's backlog is what was produced (produce_events' counts, exact: it fails when a
+# message is not delivered) less what the consumer has taken (its /metrics). The embedded
+# broker's ListOffsets answers the last batch's base offset + 1 rather than the partition's
+# end, so committed offsets against a queried end would understate it.
 
 
-def consumer_lag(servers: str) -> int:
-    """Messages of the events topic the consumer group has not committed, from the broker."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    topic = os.environ.get("KAFKA_EVENTS_TOPIC", "learning.events")
-    group = os.environ.get("KAFKA_GROUP_ID", "mastery-engine")
-    probe = Consumer({"bootstrap.servers": servers, "group.id": group, "enable.auto.commit": False})
-    try:
-        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
-        wanted = [TopicPartition(topic, p) for p in sorted(partitions)]
-        lag = 0
-        for committed in probe.committed(wanted, timeout=10):
-            low, high = probe.get_watermark_offsets(committed, timeout=10)
-            lag += high - (committed.offset if committed.offset >= 0 else low)
-        return lag
-    finally:
-        probe.close()
-
-
-def consumed_total(stack: Stack) -> float:
-    """Events the consumer has accepted or counted as duplicates (its /metrics)."""
+def consumer_figures(stack: Stack) -> tuple[float, float]:
+    """Events the consumer has taken (accepted, duplicates, rejected), and the sum of its
+    own `mastery_consumer_lag` gauge (from the ends its fetches saw)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     _status, body = get(stack.metrics_url)
-    total = 0.0
+    taken = lag = 0.0
     for family in text_string_to_metric_families(body.decode()):
-        if family.name in ("mastery_events_accepted", "mastery_events_duplicate"):
-            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return total
+        if family.name in (
+            "mastery_events_accepted", "mastery_events_duplicate", "mastery_events_rejected"
+        ):  # fmt: skip
+            taken += sum(s.value for s in family.samples if s.name.endswith("_total"))
+        elif family.name == "mastery_consumer_lag":
+            lag += sum(s.value for s in family.samples)
+    return taken, lag
 
 
-def wait_drained(stack: Stack, timeout: float) -> float | None:
-    """Seconds until the consumer group has committed everything, or None after `timeout`."""
+def wait_taken(stack: Stack, produced: int, timeout: float) -> float | None:
+    """Seconds until the consumer has taken `produced` events, or None after `timeout`."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if consumer_lag(stack.urls["KAFKA_BOOTSTRAP_SERVERS"]) == 0:
+        if consumer_figures(stack)[0] >= produced:
             return time.monotonic() - started
         time.sleep(0.5)
     return None
@@ -343,8 +333,8 @@ def say(text: str) -> None:
     print(f"load: {text}", file=sys.stderr, flush=True)
 
 
-def prepare(stack: Stack, options: Options) -> Path:
-    """The history and the logins; the accounts file."""
+def prepare(stack: Stack, options: Options) -> tuple[Path, int]:
+    """The history and the logins; the accounts file and the events produced so far."""
     prefill = options.users * PREFILL_EVENTS_PER_STUDENT
     say(f"history: {prefill:,} events over {PREFILL_DAYS} days through Kafka")
     stack.manage_ok(
@@ -356,20 +346,21 @@ def prepare(stack: Stack, options: Options) -> Path:
         "load_accounts", "--students", str(options.users), "--teachers", str(options.teachers),
         "--cohort-size", str(COHORT_SIZE), "--output", str(accounts),
     ).strip())  # fmt: skip
-    drained = wait_drained(stack, DRAIN_TIMEOUT)
-    if drained is None:
-        raise LoadError(f"the history was not consumed within {DRAIN_TIMEOUT} s")
-    return accounts
+    if wait_taken(stack, prefill, DRAIN_TIMEOUT) is None:
+        taken = consumer_figures(stack)[0]
+        raise LoadError(f"{taken:,.0f} of {prefill:,} history events consumed in {DRAIN_TIMEOUT} s")
+    return accounts, prefill
 
 
-def school_day(stack: Stack, options: Options, accounts: Path) -> dict:
+def school_day(stack: Stack, options: Options, accounts: Path, produced: int) -> dict:
     """locust and the producer side by side; the figures of the Kafka side."""
     prefix = stack.state / "locust"
     say(
         f"{options.users} users for {options.seconds} s (spawn {options.spawn_rate:g}/s),"
         f" Kafka at {options.kafka_rate:g} events/s, against {stack.base_url}"
     )
-    consumed_before = consumed_total(stack)
+    taken_before = consumer_figures(stack)[0]
+    steady = int(options.kafka_rate * options.seconds)
     started = time.monotonic()
     locust_log = stack.state / "locust.log"
     with open(locust_log, "wb") as log:
@@ -387,7 +378,7 @@ def school_day(stack: Stack, options: Options, accounts: Path) -> dict:
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     producer = stack.manage(
-        "produce_events", "--count", str(int(options.kafka_rate * options.seconds)),
+        "produce_events", "--count", str(steady),
         "--rate", str(options.kafka_rate), "--students", str(options.users),
         "--days", "1", "--mode", "sessions",
     )  # fmt: skip
@@ -402,9 +393,9 @@ def school_day(stack: Stack, options: Options, accounts: Path) -> dict:
     load_seconds = time.monotonic() - started
     if producer.returncode:
         raise LoadError(f"the producer failed: {produced.strip()[-2000:]}")
-    lag = consumer_lag(stack.urls["KAFKA_BOOTSTRAP_SERVERS"])
-    consumed = consumed_total(stack) - consumed_before
-    drained = wait_drained(stack, 60)
+    produced += steady
+    taken, lag_gauge = consumer_figures(stack)
+    drained = wait_taken(stack, produced, 60)
     log_text = locust_log.read_text(errors="replace")
     spawned = re.search(r"All users spawned: (\{.*?\})", log_text)
     return {
@@ -413,8 +404,9 @@ def school_day(stack: Stack, options: Options, accounts: Path) -> dict:
         "locust_log": log_text,
         "spawned": spawned.group(1) if spawned else "?",
         "produced": produced.strip().splitlines()[-1],
-        "consumed_rate": consumed / load_seconds,
-        "lag": lag,
+        "consumed_rate": (taken - taken_before) / load_seconds,
+        "behind": produced - taken,
+        "lag_gauge": lag_gauge,
         "drained": drained,
     }
 
@@ -435,8 +427,9 @@ def report(options: Options, day: dict, load: tuple[float, float]) -> bool:
         " requests; a 429 counts as an error).",
         "",
         f"Kafka: {day['produced']} (`produce_events --rate {options.kafka_rate:g}`);"
-        f" consumed {day['consumed_rate']:.0f} events/s over the run; consumer lag at the end"
-        f" {day['lag']:,} events"
+        f" consumed {day['consumed_rate']:.0f} events/s over the run; at the end the consumer"
+        f" was {day['behind']:,.0f} events behind (its `mastery_consumer_lag`:"
+        f" {day['lag_gauge']:,.0f})"
         + (
             f", drained {day['drained']:.1f} s later."
             if day["drained"] is not None
@@ -465,9 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"starting make run in {state}")
         stack.start()
         say(f"serving on {stack.base_url}, consumer metrics {stack.metrics_url}")
-        accounts = prepare(stack, options)
+        accounts, produced = prepare(stack, options)
         load_before = os.getloadavg()[0]
-        day = school_day(stack, options, accounts)
+        day = school_day(stack, options, accounts, produced)
         passed = report(options, day, (load_before, os.getloadavg()[0]))
     except LoadError as exc:
         say(f"error: {exc}")
