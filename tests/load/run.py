@@ -384,7 +384,7 @@ def school_day(stack: Stack, options: Options, accounts: Path, produced: int) ->
     )  # fmt: skip
     try:
         locust.wait(timeout=options.seconds + 120)
-        produced, _ = producer.communicate(timeout=120)
+        producer_output, _ = producer.communicate(timeout=120)
     finally:
         for proc in (locust, producer):
             if proc.poll() is None:
@@ -392,7 +392,7 @@ def school_day(stack: Stack, options: Options, accounts: Path, produced: int) ->
                 proc.wait()
     load_seconds = time.monotonic() - started
     if producer.returncode:
-        raise LoadError(f"the producer failed: {produced.strip()[-2000:]}")
+        raise LoadError(f"the producer failed: {producer_output.strip()[-2000:]}")
     produced += steady
     taken, lag_gauge = consumer_figures(stack)
     drained = wait_taken(stack, produced, 60)
@@ -403,7 +403,7 @@ def school_day(stack: Stack, options: Options, accounts: Path, produced: int) ->
         "locust_exit": locust.returncode,
         "locust_log": log_text,
         "spawned": spawned.group(1) if spawned else "?",
-        "produced": produced.strip().splitlines()[-1],
+        "producer_says": producer_output.strip().splitlines()[-1],
         "consumed_rate": (taken - taken_before) / load_seconds,
         "behind": produced - taken,
         "lag_gauge": lag_gauge,
@@ -426,7 +426,7 @@ def report(options: Options, day: dict, load: tuple[float, float]) -> bool:
         f"Error rate: **{failed / count if count else 0:.2%}** ({failed:,.0f} of {count:,.0f}"
         " requests; a 429 counts as an error).",
         "",
-        f"Kafka: {day['produced']} (`produce_events --rate {options.kafka_rate:g}`);"
+        f"Kafka: {day['producer_says']} (`produce_events --rate {options.kafka_rate:g}`);"
         f" consumed {day['consumed_rate']:.0f} events/s over the run; at the end the consumer"
         f" was {day['behind']:,.0f} events behind (its `mastery_consumer_lag`:"
         f" {day['lag_gauge']:,.0f})"
@@ -441,7 +441,7 @@ def report(options: Options, day: dict, load: tuple[float, float]) -> bool:
         lines += ["", "| failures | endpoint | reason |", "| ---: | --- | --- |"]
         for row in sorted(failures, key=lambda r: -number(r["Occurrences"]))[:20]:
             reason = row["Error"].replace("|", "/")[:160]
-            lines.append(f"| {row['Occurrences']} | `{row['Method']} {row['Name']}` | {reason} |")
+            lines.append(f"| {row['Occurrences']} | `{row['Name']}` | {reason} |")
     exceptions = exception_rows(day["prefix"])
     for row in exceptions:
         lines.append(f"\nException in the locustfile ({row['Count']} times): {row['Message']}")
