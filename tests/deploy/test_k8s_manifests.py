@@ -136,8 +136,9 @@ def container_env(container: dict) -> dict[str, str]:
 def named_port(container: dict, port: int | str) -> int:
     if isinstance(port, int):
         return port
-    [number] = [p["containerPort"] for p in container["ports"] if p["name"] == port]
-    return number
+    numbers = [p["containerPort"] for p in container.get("ports", []) if p["name"] == port]
+    assert len(numbers) == 1, f"{container['name']} has no port named {port!r}"
+    return numbers[0]
 
 
 def probes(container: dict) -> dict[str, dict]:
@@ -548,7 +549,7 @@ def test_the_gunicorn_command_names_the_config_and_an_application():
     _, web = main_container("mastery-web")
     command = web["command"]
     config = command[command.index("--config") + 1]
-    assert (ROOT / config).is_file()
+    assert (ROOT / config).is_file(), f"no {config} in the image's /app"
     application = next(arg for arg in command[1:] if not arg.startswith("-") and arg != config)
     module = application.split(":")[0]
     assert (ROOT / Path(*module.split("."))).with_suffix(".py").is_file(), application
@@ -628,7 +629,9 @@ def test_the_consumer_probes_get_what_its_metrics_server_answers():
             url = f"http://127.0.0.1:{server.server_port}{probe['httpGet']['path']}"
             with urllib.request.urlopen(url, timeout=5) as answer:
                 assert answer.status == 200, kind
-                assert answer.headers["Content-Type"].startswith("text/plain"), kind
+                content_type = answer.headers.get("Content-Type", "")
+                assert content_type.startswith("text/plain"), f"{kind}: not the metrics"
+                assert b"# TYPE " in answer.read(), f"{kind}: not the metrics"
     finally:
         server.shutdown()
         server.server_close()
