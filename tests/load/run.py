@@ -401,7 +401,6 @@ def school_day(stack: Stack, options: Options, accounts: Path, produced: int) ->
     return {
         "prefix": prefix,
         "locust_exit": locust.returncode,
-        "locust_log": log_text,
         "spawned": spawned.group(1) if spawned else "?",
         "producer_says": producer_output.strip().splitlines()[-1],
         "consumed_rate": (taken - taken_before) / load_seconds,
