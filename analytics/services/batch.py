@@ -115,7 +115,11 @@ def batch_job_submit(
 
 def _enqueue(job: BatchJob, *, run_after: datetime | None = None) -> uuid.UUID:
     """Queue the job's task at its priority; the task's id, which then owns the job."""
-    task = batch_mastery_run.using(priority=TASK_PRIORITY[job.priority], run_after=run_after)
+    task = batch_mastery_run.using(
+        backend=settings.BATCH_TASKS_BACKEND,  # the database backend, whatever TASKS_BACKEND
+        priority=TASK_PRIORITY[job.priority],
+        run_after=run_after,
+    )
     return uuid.UUID(task.enqueue(str(job.pk)).id)
 
 
