@@ -15,15 +15,17 @@ from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.models import AuditLog, ErasureLedger
 from compliance.services.pseudonyms import ERASED_PREFIX, student_hash
+from mastery.models import User
 from mastery_project.client_address import request_client_ip
 from mastery_project.correlation import correlation_id
 from mastery_project.errors import ServiceUnavailable
+from mastery_project.pgcopy import copy_to_temp
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def audit_log_write(
     """One INSERT for all the students an action touched (one row each).
 
     Without a user (a management command), `actor_label` says who ran it."""
-    AuditLog.objects.bulk_create(
+    audit_entries_insert(
         _entries(
             request=request,
             action=action,
@@ -59,7 +61,7 @@ def audit_log_write(
 def audit_read_write(**entry) -> None:
     """`audit_log_write` for a read: buffered when AUDIT_READ_FLUSH_MS is above 0."""
     if settings.AUDIT_READ_FLUSH_MS <= 0:
-        audit_log_write(**entry)
+        audit_entries_insert(_entries(**entry))
     else:
         read_audit_buffer.add(_entries(**entry))
 
@@ -100,29 +102,39 @@ def _entries(
     ]
 
 
-_COLUMNS = (
-    "created_at", "actor_id", "actor_username", "actor_role", "action", "student_ref",
-    "resource", "outcome", "ip", "correlation_id", "details",
-)  # fmt: skip
+def audit_entries_insert(entries: Sequence[AuditLog]) -> None:
+    """Append the entries, in order, in one COPY and one INSERT (in the caller's transaction).
 
-
-def copy_audit_entries(entries: Sequence[AuditLog]) -> None:
-    """Append the entries in one COPY and one commit (durable: synchronous_commit as set).
-    On failure the connection is closed, so that the next attempt opens a fresh one."""
-    copy_sql = f"COPY {AuditLog._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
-    try:
-        with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
-            for e in entries:
-                copy.write_row(
-                    (
-                        e.created_at, e.actor_id, e.actor_username, e.actor_role, e.action,
-                        e.student_ref, e.resource, e.outcome, e.ip, e.correlation_id,
-                        orjson.dumps(e.details).decode(),
-                    )
-                )  # fmt: skip
-    except Exception:
-        connection.close()
-        raise
+    An actor that no longer exists (a user deleted by another process while this one still
+    held it, see `mastery_project.authentication.user_cache`) is recorded by name and role
+    with no link, as `on_delete=SET_NULL` leaves the entries of a deleted user: the entry is
+    written, not refused by the foreign key."""
+    with connection.cursor() as cursor:
+        copy_to_temp(
+            cursor,
+            "incoming_audit",
+            "n int4, created_at timestamptz, actor_id int8, actor_username varchar,"
+            " actor_role varchar, action varchar, student_ref varchar, resource varchar,"
+            " outcome varchar, ip varchar, correlation_id varchar, details jsonb",
+            (
+                (
+                    n, e.created_at, e.actor_id, e.actor_username, e.actor_role, e.action,
+                    e.student_ref, e.resource, e.outcome, e.ip, e.correlation_id,
+                    orjson.dumps(e.details),
+                )
+                for n, e in enumerate(entries)
+            ),
+        )  # fmt: skip
+        cursor.execute(
+            f"""INSERT INTO {AuditLog._meta.db_table} (created_at, actor_id, actor_username,
+                    actor_role, action, student_ref, resource, outcome, ip, correlation_id,
+                    details)
+                SELECT a.created_at, u.id, a.actor_username, a.actor_role, a.action,
+                    a.student_ref, a.resource, a.outcome, a.ip::inet, a.correlation_id,
+                    a.details
+                FROM incoming_audit AS a LEFT JOIN {User._meta.db_table} AS u ON u.id = a.actor_id
+                ORDER BY a.n"""
+        )
 
 
 class ReadAuditBuffer:
@@ -135,8 +147,8 @@ class ReadAuditBuffer:
     unaudited. Only a process killed outright loses what it holds: at most the last
     AUDIT_READ_FLUSH_MS of reads (more while the database is away)."""
 
-    def __init__(self, write: Callable[[Sequence[AuditLog]], None] = copy_audit_entries):
-        self.write = write
+    def __init__(self, write: Callable[[Sequence[AuditLog]], None] | None = None):
+        self.write = write or _write_alone
         self._waiting: list[AuditLog] = []
         self._lock = threading.Lock()
         self._written = threading.Condition(self._lock)
@@ -182,6 +194,7 @@ class ReadAuditBuffer:
             self.write(entries)
         except Exception:
             logger.exception("read audit not written, %d entries kept for retry", len(entries))
+            connection.close()  # the next attempt opens a fresh connection
             with self._lock:
                 self._waiting[:0] = entries
                 self._writing -= len(entries)
@@ -209,6 +222,12 @@ class ReadAuditBuffer:
                 return
             time.sleep(min(settings.AUDIT_READ_RETRY_SECONDS, timeout / 10))
         self._pid = None
+
+
+def _write_alone(entries: Sequence[AuditLog]) -> None:
+    """The buffer's write: one transaction of its own, durable when it returns."""
+    with transaction.atomic():
+        audit_entries_insert(entries)
 
 
 read_audit_buffer = ReadAuditBuffer()
