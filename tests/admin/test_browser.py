@@ -16,7 +16,8 @@ from mastery.models import Student
 from tests.admin.support import BASICS, LOOPS, School, build_school, learning_event, seed
 from tests.browser import browser_page, chromium_path, log_in
 
-pytestmark = pytest.mark.browser
+# The live server reads the analytics history from the replica alias (the test settings' mirror).
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "replica"])]
 
 SCREENSHOT = "teacher-student-page.png"
 

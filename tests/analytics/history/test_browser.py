@@ -15,7 +15,8 @@ from tests.analytics.history.support import put_record
 from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
 from tests.factories import CohortFactory, StudentFactory, UserFactory
 
-pytestmark = pytest.mark.browser
+# The live server reads the analytics history from the replica alias (the test settings' mirror).
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "replica"])]
 
 SCREENSHOT = "cohort-comparison.png"
 SECTION_SCREENSHOT = "cohort-distribution.png"

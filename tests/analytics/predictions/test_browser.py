@@ -12,7 +12,8 @@ from analytics.models.predictions import FlagFeedback
 from tests.analytics.predictions.support import BASICS, exercises, quizzes, seed
 from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
 
-pytestmark = pytest.mark.browser
+# The live server reads the analytics history from the replica alias (the test settings' mirror).
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "replica"])]
 
 SCREENSHOT = "student-prediction.png"
 

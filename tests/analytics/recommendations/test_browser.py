@@ -11,7 +11,8 @@ import pytest
 from tests.analytics.recommendations.conftest import FUNCTIONS, LOOPS, STRINGS
 from tests.browser import browser_page, chromium_path, log_in, screenshot_dir
 
-pytestmark = pytest.mark.browser
+# The live server reads the analytics history from the replica alias (the test settings' mirror).
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "replica"])]
 
 
 @pytest.fixture
