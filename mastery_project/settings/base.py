@@ -134,7 +134,7 @@ REST_FRAMEWORK = {
         "mastery_project.authentication.MasteryJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["mastery_project.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["mastery_project.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "mastery_project.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,

@@ -11,7 +11,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 LOG_FORMAT = env("LOG_FORMAT", default="console")
 LOGGING["handlers"]["default"]["formatter"] = LOG_FORMAT  # noqa: F405
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
-    "rest_framework.renderers.JSONRenderer",
+    "mastery_project.renderers.OrjsonRenderer",
     "rest_framework.renderers.BrowsableAPIRenderer",
 ]
 # Static files come from the apps through WhiteNoise's finders; no collectstatic needed.
