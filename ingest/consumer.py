@@ -114,6 +114,21 @@ class DeadLetter:
     message: Message
     outcome: ItemOutcome
     room: int | None = None
+    # In the producer's queue, its delivery not reported yet (the broker away): a retry
+    # waits for it instead of queueing another copy of it.
+    queued: bool = False
+    reported: bool = False
+    report: KafkaError | None = None  # the last delivery report's error; None: delivered
+
+    def on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        self.queued, self.reported, self.report = False, True, error
+
+    def produced(self, queued: bool) -> None:
+        """A new delivery of this letter was asked for: queued, or refused at once."""
+        self.queued, self.reported, self.report = queued, False, None
+
+    def delivered(self) -> bool:
+        return self.reported and self.report is None
 
     def headers(self) -> list[tuple[str, bytes]]:
         """The five headers of SPEC §2.2."""
@@ -421,26 +436,32 @@ class EventConsumer:
     def _dead_letter(self, pending: list[DeadLetter]) -> list[DeadLetter]:
         """Produce every pending dead letter; return those not acknowledged in time.
 
-        A retry may write a dead letter twice (at-least-once), never zero times. A letter
-        the broker refuses as too large is sent again alone: it may only have shared a
-        request with larger ones; refused alone, it is cut down until it is taken.
+        A letter still queued from an earlier attempt (no delivery report yet: the broker
+        is away) is waited for, not queued again, so an outage does not multiply it; one
+        the broker failed is produced again. A retry may still write a letter twice
+        (at-least-once), never zero times. A letter the broker refuses as too large is
+        sent again alone: it may only have shared a request with larger ones; refused
+        alone, it is cut down until it is taken.
         """
         if not pending:
             return []
-        reports: dict[int, KafkaError | None] = {}
-        for position, letter in enumerate(pending):
-            self._produce(letter, _report_into(reports, position))
+        for letter in pending:
+            if not letter.queued:
+                letter.produced(self._produce(letter))
         self.producer.flush(self.settings.dlq_timeout)
-        resent = {
-            position
-            for position, error in sorted(reports.items())
-            if _refused_as_too_large(error)
-            and self._resend_alone(pending[position], cut=len(pending) == 1)
-        }
-        delivered = resent | {position for position, error in reports.items() if error is None}
-        for position in sorted(delivered):
-            self._count_sent(pending[position])
-        return [letter for position, letter in enumerate(pending) if position not in delivered]
+        delivered = [
+            letter
+            for letter in pending
+            if letter.delivered()
+            or (
+                letter.reported
+                and _refused_as_too_large(letter.report)
+                and self._resend_alone(letter, cut=len(pending) == 1)
+            )
+        ]
+        for letter in delivered:
+            self._count_sent(letter)
+        return [letter for letter in pending if letter not in delivered]
 
     def _count_sent(self, letter: DeadLetter) -> None:
         code = letter.outcome.code or ""
@@ -460,8 +481,9 @@ class EventConsumer:
             },
         )
 
-    def _produce(self, letter: DeadLetter, on_delivery: Callable) -> None:
-        """Queue one letter, cut down while the producer finds it too large to queue."""
+    def _produce(self, letter: DeadLetter) -> bool:
+        """Queue one letter, cut down while the producer finds it too large to queue;
+        False if it could not be queued."""
         limit = self.settings.dlq_message_max_bytes
         while True:
             key, value, headers = letter.content()
@@ -471,18 +493,18 @@ class EventConsumer:
                     value=value,
                     key=key,
                     headers=headers,
-                    on_delivery=on_delivery,
+                    on_delivery=letter.on_delivery,
                 )
-                return
+                return True
             except KafkaException as exc:
                 error = exc.args[0] if exc.args else None
                 if _refused_as_too_large(error) and letter.shrink(limit):
                     continue
                 logger.warning("dead letter not queued: %s", exc)
-                return
+                return False
             except BufferError as exc:  # the local queue is full: the retry sends it
                 logger.warning("dead letter not queued: %s", exc)
-                return
+                return False
 
     def _resend_alone(self, letter: DeadLetter, *, cut: bool) -> bool:
         """Send one letter on its own until the broker takes it (True) or refuses it for
@@ -490,11 +512,10 @@ class EventConsumer:
         while True:
             if cut and not letter.shrink(self.settings.dlq_message_max_bytes):
                 return False
-            reports: dict[int, KafkaError | None] = {}
-            self._produce(letter, _report_into(reports, 0))
+            letter.produced(self._produce(letter))
             self.producer.flush(self.settings.dlq_timeout)
-            if 0 not in reports or not _refused_as_too_large(reports[0]):
-                return 0 in reports and reports[0] is None
+            if not (letter.reported and _refused_as_too_large(letter.report)):
+                return letter.delivered()
             cut = True
 
     # -- offsets and lag -------------------------------------------------------------------
@@ -514,10 +535,14 @@ class EventConsumer:
             metrics.CONSUMER_LAST_COMMIT.set_to_current_time()
 
     def _wait_paused(self, delay: float, taken_at: float) -> None:
-        """Back off without leaving the group: partitions paused, the consumer still polled."""
-        partitions = [TopicPartition(t, p) for t, p in self.assigned]
-        if partitions:
-            self.consumer.pause(partitions)
+        """Back off without leaving the group: partitions paused, the consumer still polled.
+
+        The partitions paused are the ones resumed, also when a rebalance revoked them
+        meanwhile (the broker lost the member, say): librdkafka keeps a partition's pause
+        across a revoke, so one assigned again would stay paused and never be fetched."""
+        paused = [TopicPartition(t, p) for t, p in self.assigned]
+        if paused:
+            self.consumer.pause(paused)
         deadline = self.clock() + delay
         try:
             while self.clock() < deadline and not self._stopping:
@@ -526,9 +551,8 @@ class EventConsumer:
                 self.sleep(min(0.1, max(0.0, deadline - self.clock())))
                 metrics.CONSUMER_BATCH_RETRYING.set(self.clock() - taken_at)
         finally:
-            partitions = [TopicPartition(t, p) for t, p in self.assigned]
-            if partitions:
-                self.consumer.resume(partitions)
+            if paused:
+                self.consumer.resume(paused)
 
     def _record_lag(self, *, in_hand: Sequence[Message] = (), cached: bool = True) -> None:
         """Messages from the first one not yet committed to the partition's end. Messages
@@ -553,13 +577,6 @@ class EventConsumer:
                 return  # the broker does not answer: waiting on each partition helps no one
             if high >= 0 and start >= 0:
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, high - start))
-
-
-def _report_into(reports: dict[int, KafkaError | None], position: int) -> Callable:
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        reports[position] = error
-
-    return on_delivery
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:

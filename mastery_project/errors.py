@@ -6,6 +6,7 @@ own exceptions, Django's 404/permission errors and rate limits alike. The handle
 """
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -112,14 +113,23 @@ _DRF_CODES = {
 
 # A dependency that is down or restarting: the client may retry, nothing was applied.
 UNAVAILABLE = (OperationalError, InterfaceError, ConnectionInterrupted, RedisError)
+RETRY_AFTER_SECONDS = 5  # a PostgreSQL restart or a Redis failover takes seconds
+
+
+def service_unavailable(exc: Exception) -> ServiceUnavailable:
+    """The 503 for a dependency that failed under the request, with `Retry-After` as a
+    header and in `details`, as a 429 has it."""
+    logger.warning("dependency unavailable: %s", type(exc).__name__)
+    return ServiceUnavailable(
+        "A backing service is unavailable; retry shortly.",
+        details={"retry_after": RETRY_AFTER_SECONDS},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UNAVAILABLE):
-        logger.warning("dependency unavailable: %s", type(exc).__name__)
-        exc = ServiceUnavailable(
-            "A backing service is unavailable; retry shortly.", headers={"Retry-After": "5"}
-        )
+        exc = service_unavailable(exc)
     elif isinstance(exc, TOO_LARGE):
         exc = body_too_large()
     if isinstance(exc, ApplicationError):
@@ -164,6 +174,16 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonRe
 
 
 def json_500(request: HttpRequest) -> JsonResponse:
+    """Django's answer to an uncaught error. One raised because a dependency went away
+    outside a DRF view (an admin page, a middleware's session or login query) is the 503
+    an API view gives, with `Retry-After`: the client may retry, it is no server error."""
+    raised = sys.exc_info()[1]
+    if isinstance(raised, UNAVAILABLE):
+        error = service_unavailable(raised)
+        response = JsonResponse(envelope(error.code, error.message, error.details), status=503)
+        for name, value in error.headers.items():
+            response[name] = value
+        return response
     return JsonResponse(status_envelope(500), status=500)
 
 
