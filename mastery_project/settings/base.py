@@ -135,6 +135,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["mastery_project.renderers.OrjsonRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mastery_project.renderers.JsonFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["mastery_project.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "mastery_project.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,

@@ -1,16 +1,20 @@
-"""The API's orjson renderer writes what DRF's JSONRenderer writes, for any document."""
+"""The API's orjson renderer writes what DRF's JSONRenderer writes, for any document, and its
+content negotiation chooses what DRF's chooses."""
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from django.utils.functional import lazy
 from hypothesis import given
 from hypothesis import strategies as st
-from rest_framework.exceptions import ErrorDetail
-from rest_framework.renderers import JSONRenderer
+from rest_framework.exceptions import ErrorDetail, NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
 from rest_framework.utils.serializer_helpers import ReturnDict, ReturnList
 
-from mastery_project.renderers import OrjsonRenderer
+from mastery_project.renderers import JsonFirstNegotiation, OrjsonRenderer
 
 lazy_text = lazy(str, str)
 scalars = st.one_of(
@@ -59,3 +63,34 @@ def test_indentation_asked_for_is_drfs():
     document = {"a": [1, 2], "b": timedelta(seconds=90), "c": date(2026, 1, 2), "d": time(1, 2)}
     indented = "application/json; indent=2"
     assert OrjsonRenderer().render(document, indented) == JSONRenderer().render(document, indented)
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+@pytest.mark.parametrize(
+    "renderers",
+    [[OrjsonRenderer()], [OrjsonRenderer(), BrowsableAPIRenderer()]],
+    ids=["json", "json-and-browsable"],
+)
+def test_the_common_accept_headers_get_drfs_choice(rf, accept, renderers):
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(rf.get("/api/v1/students", **headers))
+    ours = JsonFirstNegotiation().select_renderer(request, renderers)
+    assert ours == DefaultContentNegotiation().select_renderer(request, renderers)
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json; indent=2", "text/plain"])
+def test_other_accept_headers_go_through_drfs(rf, accept):
+    renderers = [OrjsonRenderer(), BrowsableAPIRenderer()]
+    request = Request(rf.get("/api/v1/students", HTTP_ACCEPT=accept))
+    try:
+        expected = DefaultContentNegotiation().select_renderer(request, renderers)
+    except NotAcceptable:
+        with pytest.raises(NotAcceptable):
+            JsonFirstNegotiation().select_renderer(request, renderers)
+    else:
+        assert JsonFirstNegotiation().select_renderer(request, renderers) == expected
+    only_json = [OrjsonRenderer()]
+    with pytest.raises(NotAcceptable):
+        JsonFirstNegotiation().select_renderer(
+            Request(rf.get("/", HTTP_ACCEPT="text/html")), only_json
+        )
