@@ -83,15 +83,19 @@ def buffer_write(entries) -> None:
 
 class FlakyWriter:
     """Fails its first `failures` calls, then writes as a buffer does by default;
-    remembers each batch it got."""
+    remembers each batch it got. A failing call first runs `while_failing(n)` (n from 1):
+    a read taken while the write is under way."""
 
-    def __init__(self, failures: int):
+    def __init__(self, failures: int, while_failing=None):
         self.failures = failures
+        self.while_failing = while_failing
         self.batches: list[list[str]] = []
 
     def __call__(self, entries) -> None:
         self.batches.append([e.student_ref for e in entries])
         if len(self.batches) <= self.failures:
+            if self.while_failing is not None:
+                self.while_failing(len(self.batches))
             raise ConnectionError("the database is away")
         buffer_write(entries)
 
@@ -223,27 +227,30 @@ def test_the_api_answers_503_once_the_buffer_is_full(users, client_for, process_
 
 @override_settings(AUDIT_READ_FLUSH_MS=NEVER_MS)
 def test_a_failing_writer_loses_nothing_and_writes_nothing_twice(users, buffers):
-    writer = FlakyWriter(failures=3)
-    buffer = ReadAuditBuffer(write=writer)
+    buffer = ReadAuditBuffer()
+    writer = buffer.write = FlakyWriter(
+        failures=3, while_failing=lambda n: buffer.add([entry(f"during-{n}")])
+    )
     buffers.append(buffer)
     buffer.add([entry("e1"), entry("e2")])
     assert buffer.flush() is False
-    buffer.add([entry("e3")])
-    assert buffer.flush() is False
     assert buffer.pending() == 3
+    assert buffer.flush() is False
+    buffer.add([entry("e3")])
     assert buffer.flush() is False
     buffer.add([entry("e4")])
     assert buffer.flush() is True
+    # A failed batch goes back before what came in meanwhile: first in, first written.
     assert writer.batches == [
         ["e1", "e2"],
-        ["e1", "e2", "e3"],
-        ["e1", "e2", "e3"],
-        ["e1", "e2", "e3", "e4"],
+        ["e1", "e2", "during-1"],
+        ["e1", "e2", "during-1", "during-2", "e3"],
+        ["e1", "e2", "during-1", "during-2", "e3", "during-3", "e4"],
     ]
-    assert [r.student_ref for r in rows()] == ["e1", "e2", "e3", "e4"]
+    assert [r.student_ref for r in rows()] == writer.batches[-1]
     assert buffer.pending() == 0
     assert buffer.flush() is True
-    assert len(rows()) == 4
+    assert len(rows()) == 7
 
 
 @override_settings(AUDIT_READ_FLUSH_MS=20, AUDIT_READ_RETRY_SECONDS=0)
