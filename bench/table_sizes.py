@@ -208,10 +208,11 @@ def rehearse_partitioning(*, students: int) -> None:
     later = datetime.combine(month_after(cut), datetime.min.time(), tzinfo=UTC) + timedelta(
         days=365
     )
+    started = time.monotonic()
     purged = expired_purge(now=later)["snapshots"]
     print(
-        f"- retention purge as of {later.date()}: {purged:,} snapshots deleted, "
-        f"{Snapshot.objects.count():,} left"
+        f"- retention purge as of {later.date()}: {purged:,} snapshots deleted in"
+        f" {time.monotonic() - started:.1f} s, {Snapshot.objects.count():,} left"
     )
 
 
