@@ -48,8 +48,15 @@ MIN_COHORTS, MAX_COHORTS = 2, 10
 class HistoryInput(StrictSerializer):
     student_id = student_id_field()
     topic = topic_field(required=False)
-    start_date = serializers.DateField(input_formats=["iso-8601"])
-    end_date = serializers.DateField(input_formats=["iso-8601"])
+    start_date = serializers.DateField(
+        input_formats=["iso-8601"],
+        help_text="At most end_date (else 422 `invalid_date_range`).",
+    )
+    end_date = serializers.DateField(
+        input_formats=["iso-8601"],
+        help_text=f"At most today, UTC (`date_in_future`); the range is at most "
+        f"{MAX_HISTORY_DAYS} days long (`date_range_too_long`).",
+    )
     granularity = serializers.ChoiceField(choices=list(PERIODS), default="daily")
 
 
