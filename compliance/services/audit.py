@@ -9,6 +9,7 @@ later, so that a read does not wait for its own INSERT and fsync.
 import atexit
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,8 +21,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.models import AuditLog, ErasureLedger
-from compliance.services.pseudonyms import ERASED_PREFIX, student_hash
-from mastery.models import User
+from compliance.services.pseudonyms import (
+    ERASED_PREFIX,
+    ERASURE_LOCK,
+    resource_rewrites,
+    student_hash,
+)
+from mastery.models import Student, User
 from mastery_project.client_address import request_client_ip
 from mastery_project.correlation import correlation_id
 from mastery_project.errors import ServiceUnavailable
@@ -84,7 +90,8 @@ def _entries(
     ip = request_client_ip(request) if request is not None else None
     cid = correlation_id.get()
     now = timezone.now()
-    return [
+    actor_student = _own_student_id(actor)
+    entries = [
         AuditLog(
             created_at=now,
             actor=actor,
@@ -100,6 +107,20 @@ def _entries(
         )
         for ref in student_refs
     ]
+    for entry in entries:
+        entry.actor_student = actor_student  # not stored: for `_pseudonymised`
+    return entries
+
+
+def _own_student_id(actor) -> str:
+    """The id of the student whose login `actor` is ("" for any other user). The API's users
+    come with their student (`mastery_project.authentication` reads it with the user)."""
+    if actor is None or actor.student_id is None:
+        return ""
+    try:
+        return actor.student.student_id
+    except Student.DoesNotExist:
+        return ""
 
 
 def audit_entries_insert(entries: Sequence[AuditLog]) -> None:
@@ -108,8 +129,15 @@ def audit_entries_insert(entries: Sequence[AuditLog]) -> None:
     An actor that no longer exists (a user deleted by another process while this one still
     held it, see `mastery_project.authentication.user_cache`) is recorded by name and role
     with no link, as `on_delete=SET_NULL` leaves the entries of a deleted user: the entry is
-    written, not refused by the foreign key."""
-    with connection.cursor() as cursor:
+    written, not refused by the foreign key.
+
+    A student erased since an entry was taken (it waited in a read-audit buffer, or its
+    transaction raced the erasure) is named by its pseudonym, in the entry's student, its
+    resource and, when the actor was the student's own login, its username: under the
+    erasure lock (shared), so that an erasure either sees these rows or is seen by them."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ERASURE_LOCK])
+        entries = _pseudonymised(cursor, entries)
         copy_to_temp(
             cursor,
             "incoming_audit",
@@ -135,6 +163,31 @@ def audit_entries_insert(entries: Sequence[AuditLog]) -> None:
                 FROM incoming_audit AS a LEFT JOIN {User._meta.db_table} AS u ON u.id = a.actor_id
                 ORDER BY a.n"""
         )
+
+
+def _pseudonymised(cursor, entries: Sequence[AuditLog]) -> Sequence[AuditLog]:
+    """The entries, with every erased student they name by its pseudonym (one query)."""
+    refs = {e.student_ref for e in entries} | {getattr(e, "actor_student", "") for e in entries}
+    by_hash = {student_hash(r): r for r in refs if r and not r.startswith(ERASED_PREFIX)}
+    if not by_hash:
+        return entries
+    cursor.execute(
+        f"SELECT student_hash FROM {ErasureLedger._meta.db_table}"
+        " WHERE student_hash = ANY(%s::varchar[])",
+        [list(by_hash)],
+    )
+    erased = {by_hash[h]: f"{ERASED_PREFIX}{h}" for (h,) in cursor.fetchall()}
+    if not erased:
+        return entries
+    for e in entries:
+        if e.student_ref in erased:
+            pseudonym = erased[e.student_ref]
+            for pattern, replacement in resource_rewrites(e.student_ref, pseudonym):
+                e.resource = re.sub(pattern, replacement, e.resource)[:200]
+            e.student_ref = pseudonym
+        if getattr(e, "actor_student", "") in erased:
+            e.actor_username = erased[e.actor_student]
+    return entries
 
 
 class ReadAuditBuffer:

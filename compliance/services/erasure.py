@@ -2,10 +2,8 @@
 
 import logging
 import os
-import re
 from collections.abc import Iterable
 from datetime import datetime
-from urllib.parse import quote_plus
 
 import orjson
 from django.conf import settings
@@ -16,16 +14,18 @@ from django.utils import timezone
 
 from compliance.models import AuditLog, ErasureLedger
 from compliance.services.audit import audit_log_write
-from compliance.services.pseudonyms import ERASED_PREFIX, student_hash
+from compliance.services.pseudonyms import (
+    ERASED_PREFIX,
+    ERASURE_LOCK,
+    resource_rewrites,
+    student_hash,
+)
 from mastery.models import Student, User
 from mastery.signals import students_changed_on_commit
 from mastery_project import privacy
 from mastery_project.errors import NotFound
 
 logger = logging.getLogger(__name__)
-
-# Advisory lock key shared by erasure (exclusive) and ingestion (shared).
-ERASURE_LOCK = 0x6D61_7374_6572_7901
 
 
 def erased_before(student_ids: Iterable[str]) -> dict[str, datetime]:
@@ -110,15 +110,7 @@ def audit_entries_pseudonymise(rows: QuerySet, erasure: privacy.Erasure) -> int:
         User._base_manager.filter(student=erasure.student).values("pk").query.sql_with_params()
     )
     table = connection.ops.quote_name(AuditLog._meta.db_table)
-    # Where a path names the student (/students/<id>/, /student/<id>/; a short id such as
-    # "v1" must not mangle "/api/v1/…"), and where a query value is the id (an admin search,
-    # ?q=<id>, audited re-encoded as `QueryDict.urlencode` writes it; older rows as sent).
-    spellings = sorted({student_id, quote_plus(student_id)})
-    in_path = (rf"(/students?/){re.escape(student_id)}(/|$)", rf"\1{pseudonym}\2")
-    in_query = (
-        rf"([?&][^=&#]*=)(?:{'|'.join(re.escape(s) for s in spellings)})(?=[&#]|$)",
-        rf"\1{pseudonym}",
-    )
+    in_path, in_query = resource_rewrites(student_id, pseudonym)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {table}

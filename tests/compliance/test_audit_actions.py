@@ -1,6 +1,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from compliance.models import AUDIT_ACTIONS, AuditLog
 from compliance.services.audit import audit_log_write
 from compliance.services.erasure import student_erase
@@ -28,3 +30,19 @@ def test_erasure_rewrites_only_whole_path_segments_of_audited_resources(db):
     student_erase(student_id="v1", actor=None)
     entry = AuditLog.objects.filter(action="student.retrieve").get()
     assert entry.resource == f"/api/v1/students/erased:{student_hash('v1')}/"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("analytics.history", "/api/v1/analytics/history/{}"),
+        ("gdpr.export", "/api/v1/compliance/student/{}/export"),
+    ],
+)
+def test_erasure_rewrites_the_student_in_every_path_that_names_it(db, action, resource):
+    StudentFactory(student_id="s-9")
+    audit_log_write(request=None, action=action, student_refs=["s-9"],
+                    resource=resource.format("s-9"))  # fmt: skip
+    student_erase(student_id="s-9", actor=None)
+    entry = AuditLog.objects.filter(action=action).get()
+    assert entry.resource == resource.format(f"erased:{student_hash('s-9')}")
