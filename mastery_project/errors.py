@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import (
     PermissionDenied,
@@ -112,7 +113,16 @@ _DRF_CODES = {
 
 
 # A dependency that is down or restarting: the client may retry, nothing was applied.
-UNAVAILABLE = (OperationalError, InterfaceError, ConnectionInterrupted, RedisError)
+# psycopg's own classes too: code that works on the psycopg cursor itself (binary COPY,
+# `mastery_project.pgcopy`) gets its errors unwrapped by Django.
+UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    ConnectionInterrupted,
+    RedisError,
+)
 RETRY_AFTER_SECONDS = 5  # a PostgreSQL restart or a Redis failover takes seconds
 
 
