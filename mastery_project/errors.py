@@ -18,7 +18,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
@@ -137,7 +137,26 @@ def service_unavailable(exc: Exception) -> ServiceUnavailable:
     )
 
 
+def _gone_user(exc: Exception, context: dict) -> bool:
+    """Whether a failed write was refused because the caller's own user no longer exists:
+    deleted by another process while this one still held it (the user cache's window,
+    `mastery_project.authentication`), its rows' foreign keys to it fail."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    user = getattr(context.get("request"), "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    from mastery_project.authentication import user_cache
+
+    if type(user)._base_manager.filter(pk=user.pk).exists():
+        return False
+    user_cache.forget(user.pk)
+    return True
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if _gone_user(exc, context):
+        exc = exceptions.AuthenticationFailed("User not found.", code="user_not_found")
     if isinstance(exc, UNAVAILABLE):
         exc = service_unavailable(exc)
     elif isinstance(exc, TOO_LARGE):

@@ -139,6 +139,26 @@ def test_a_read_within_the_window_by_a_user_deleted_elsewhere_is_audited_or_refu
         assert audited.values_list("actor_username", "student_ref").get() == ("lms", "s-a1")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_change_within_the_window_by_a_user_deleted_elsewhere_is_refused_not_a_500(
+    school, client_for
+):
+    """A change writes a row that links its author: with the author gone, the write fails
+    its foreign key, and the answer is 401 (the user no longer exists), not a 500. The
+    process then forgets the user, so the next call is refused by authentication."""
+    user = school[0]["student"]  # s-a1's own login; consent changes record who made them
+    client = client_for(user)
+    consent = "/api/v1/compliance/student/s-a1/consent"
+    assert client.put(consent, {"analytics": False}, format="json").status_code == 200
+    with signals_do_not_reach_this_process():
+        User.objects.get(pk=user.pk).delete()
+    assert user_cache.get(user.pk) is not None
+    refused = client.put(consent, {"analytics": True}, format="json")
+    assert refused.status_code == 401, refused.content
+    assert refused.json()["error"]["code"] == "authentication_failed"
+    assert user_cache.get(user.pk) is None
+
+
 def test_a_role_change_by_save_is_seen_at_once(school, client_for):
     users, cohorts = school
     user = users["student"]  # s-a1's login
