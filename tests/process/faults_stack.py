@@ -18,6 +18,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -61,6 +62,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def steady_port() -> int:
+    """A free port below the kernel's ephemeral range (32768 and up), claimed as
+    devservices claims its ports: one a relay gives up for a while and binds again, which
+    an outgoing connection or another stack could otherwise take meanwhile."""
+    from mastery_project import devservices
+
+    for candidate in random.sample(range(20000, 32768), 50):
+        with contextlib.suppress(devservices.ServiceError):
+            return devservices.claim_port(candidate, exact=True)
+    raise AssertionError("no free port between 20000 and 32767")
+
+
 def wait_until(condition: Callable[[], object], *, timeout: float, what: str, interval=0.1):
     """The condition's first truthy value within `timeout` seconds, else AssertionError."""
     deadline = time.monotonic() + timeout
@@ -98,7 +111,7 @@ class BrokerEndpoint:
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
-        self.port = free_port()
+        self.port = steady_port()
         self.refused_topic: bytes | None = None
         self.refused = 0  # Produce requests dropped for naming the refused topic
         self._listener: socket.socket | None = None
@@ -116,6 +129,12 @@ class BrokerEndpoint:
         listener.listen(128)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def release(self) -> None:
+        from mastery_project import devservices
+
+        self.stop()
+        devservices.release_ports([self.port])
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
@@ -243,7 +262,7 @@ class Stack:
     def close(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self.devservices("stop")
-        self.endpoint.stop()
+        self.endpoint.release()
         self.broker.terminate()
         try:
             self.broker.wait(timeout=10)
@@ -367,7 +386,12 @@ class Web:
             GUNICORN_CONTROL_SOCKET=str(stack.base / f"gunicorn-{self.port}.ctl"),
             PROMETHEUS_MULTIPROC_DIR=str(stack.base / f"prometheus-{self.port}"),
         )
-        wait_until(self._serving, timeout=60, what=f"gunicorn served (log {log})")
+        try:
+            wait_until(self._serving, timeout=60, what=f"gunicorn served (log {log})")
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def _serving(self) -> bool:
         assert self.process.poll() is None, self.log()[-3000:]
