@@ -89,6 +89,14 @@ def _merged(schema: dict, extra: dict) -> dict:
     return merged
 
 
+def _requires_a_key(schema: dict) -> bool:
+    """Whether no object without keys is valid: it requires one, or each of its choices does."""
+    choices = schema.get("oneOf") or schema.get("anyOf")
+    if choices:
+        return all(_requires_a_key(choice) for choice in choices)
+    return bool(schema.get("required"))
+
+
 class MasteryAutoSchema(AutoSchema):
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
@@ -103,6 +111,18 @@ class MasteryAutoSchema(AutoSchema):
             assert not unknown, f"openapi_extra of {type(serializer).__name__} names {unknown}"
             schema = _merged(schema, extra)
         return schema
+
+    def _get_request_body(self, direction="request"):
+        # drf-spectacular requires a body only for a serializer with required fields; one
+        # whose schema requires one key of several (or a raw schema) is refused without it.
+        body = super()._get_request_body(direction)
+        request = self.get_request_serializer()
+        declared = request.get("application/json") if isinstance(request, dict) else None
+        if not isinstance(declared, dict):
+            declared = getattr(force_instance(request), "openapi_extra", None) or {}
+        if body is not None and _requires_a_key(declared):
+            body["required"] = True
+        return body
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
