@@ -27,6 +27,7 @@ from mastery_project.errors import api_exception_handler
 from tests.ingest.kafka.harness import (
     RecordingProducer,
     SteadyProducer,
+    Topics,
     committed_offsets,
     event_bytes,
     event_key,
@@ -194,9 +195,9 @@ class EventPoster(threading.Thread):
         batch = 0
         while not self.stopping.is_set():
             events = quiz_events(f"{self.prefix}-{batch}", self.size, students=self.students)
+            body = {"events": events}
             while True:
-                outcome = call(self.web, "events", "POST", "/api/v1/events", {"events": events},
-                               self.token)  # fmt: skip
+                outcome = call(self.web, "events", "POST", "/api/v1/events", body, self.token)
                 self.outcomes.append(outcome)
                 if outcome.answer is not None and outcome.answer.status == 200:
                     break
@@ -326,7 +327,7 @@ def test_redis_stopped_during_traffic(stack, web, logins):
     stored = inbox_ids(stack, poster.prefix)
     assert set(stored) == set(poster.sent)
     assert set(stored.values()) == {1}
-    assert all(a.body["accepted"] == 20 for a in poster.answers)
+    assert all(a.body["accepted"] == poster.size for a in poster.answers)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
@@ -406,7 +407,7 @@ def test_postgres_restarted_while_gunicorn_serves(stack, web, logins):
     stored = inbox_ids(stack, poster.prefix)
     assert set(stored) == set(poster.sent)
     assert set(stored.values()) == {1}
-    assert all(a.body["accepted"] == 20 for a in poster.answers)
+    assert all(a.body["accepted"] == poster.size for a in poster.answers)
 
 
 def test_a_connection_lost_under_a_raw_psycopg_cursor_is_the_same_503():
@@ -423,14 +424,6 @@ def test_a_connection_lost_under_a_raw_psycopg_cursor_is_the_same_503():
 # -- Kafka ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Topics:
-    bootstrap: str
-    events: str
-    dlq: str
-    partitions: int = 3
-
-
 @pytest.fixture
 def topics(stack) -> Topics:
     name = uuid.uuid4().hex[:10]
@@ -444,15 +437,16 @@ class Consumer:
 
     def __init__(self, stack: Stack, topics: Topics, log):
         self.group = f"faults.{uuid.uuid4().hex}"
+        self.topics = topics
         self.log_path = log
+        command = ["consume_events", "--metrics-port", "0", "--batch-size", "50"]
         self.process = stack.spawn(
-            [sys.executable, "manage.py", "consume_events", "--metrics-port", "0",
-             "--batch-size", "50"],
+            [sys.executable, "manage.py", *command],
             log,
             KAFKA_EVENTS_TOPIC=topics.events,
             KAFKA_DLQ_TOPIC=topics.dlq,
             KAFKA_GROUP_ID=self.group,
-        )  # fmt: skip
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -463,6 +457,13 @@ class Consumer:
             for line in self.log().splitlines()
             if line.startswith("{") and f'"message": "{message}' in line
         ]
+
+    def committed(self) -> dict[int, int]:
+        topics = self.topics
+        return committed_offsets(topics.bootstrap, self.group, topics.events, topics.partitions)
+
+    def joined(self) -> bool:
+        return self.alive() and bool(self.lines("partitions assigned"))
 
     def alive(self) -> bool:
         assert self.process.poll() is None, self.log()[-3000:]
@@ -527,8 +528,7 @@ def letters(topics: Topics) -> Counter:
 def test_the_broker_stopped_and_restarted_under_the_consumer(stack, topics, consumers):
     documents, poison, items = stream(1500, poison=6)
     consumer = consumers()
-    wait_until(lambda: consumer.alive() and consumer.lines("partitions assigned"), timeout=60,
-               what="the consumer joined")  # fmt: skip
+    wait_until(consumer.joined, timeout=60, what="the consumer joined")
     producer = SteadyProducer(RecordingProducer(topics.bootstrap, topics.events), items, 150)
     producer.start()
     wait_until(lambda: inbox_count(stack, documents) >= 300, timeout=60, what="events applied")
@@ -550,7 +550,7 @@ def test_the_broker_stopped_and_restarted_under_the_consumer(stack, topics, cons
     )
     ends = producer.producer.end_offsets()
     wait_until(
-        lambda: committed_offsets(topics.bootstrap, consumer.group, topics.events, 3) == ends,
+        lambda: consumer.committed() == ends,
         timeout=60,
         what="offsets committed to the end of every partition",
     )
@@ -583,7 +583,7 @@ def test_an_unreachable_dead_letter_topic_pauses_the_consumer_and_skips_nothing(
             what="the batch with the poison message retried",
         )
         held = inbox_count(stack, documents)
-        committed = committed_offsets(topics.bootstrap, consumer.group, topics.events, 3)
+        committed = consumer.committed()
         retried = len(consumer.lines("batch failed"))
         wait_until(
             lambda: consumer.alive() and len(consumer.lines("batch failed")) > retried,
@@ -591,7 +591,7 @@ def test_an_unreachable_dead_letter_topic_pauses_the_consumer_and_skips_nothing(
             what="the same batch retried again",
         )
         assert inbox_count(stack, documents) == held, "nothing past the batch in hand"
-        assert committed_offsets(topics.bootstrap, consumer.group, topics.events, 3) == committed
+        assert consumer.committed() == committed
         assert committed[where.partition] <= where.offset, "the poison's offset not committed"
         assert len(consumer.lines("batch failed")) > retried
         assert stack.endpoint.refused > 0
@@ -601,7 +601,7 @@ def test_an_unreachable_dead_letter_topic_pauses_the_consumer_and_skips_nothing(
 
     ends = producer.end_offsets()
     wait_until(
-        lambda: committed_offsets(topics.bootstrap, consumer.group, topics.events, 3) == ends,
+        lambda: consumer.committed() == ends,
         timeout=90,
         what="the consumer resumed and committed every partition",
     )
@@ -633,8 +633,8 @@ def test_sigterm_to_gunicorn_under_load_finishes_what_it_accepted(stack, web, lo
                 n = next(turn, None)
             if n is None:
                 return
-            outcome = call(dying, "events", "POST", "/api/v1/events", {"events": batches[n]},
-                           logins.lms)  # fmt: skip
+            body = {"events": batches[n]}
+            outcome = call(dying, "events", "POST", "/api/v1/events", body, logins.lms)
             with lock:
                 outcomes.append((n, outcome))
             if outcome.answer is None:
@@ -679,10 +679,8 @@ def test_sigterm_to_the_worker_mid_job_finishes_the_job_and_exits(stack, web, lo
         ]
         posted = web.call("POST", "/api/v1/events", {"events": events}, token=logins.lms)
         assert posted.status == 200, posted
-    submitted = web.call(
-        "POST", "/api/v1/batch/mastery", {"student_ids": ids, "priority": "high"},
-        token=logins.admin,
-    )  # fmt: skip
+    job_body = {"student_ids": ids, "priority": "high"}
+    submitted = web.call("POST", "/api/v1/batch/mastery", job_body, token=logins.admin)
     assert submitted.status == 202, submitted
     job_id = submitted.body["batch_id"]
     jobs = BatchJob._meta.db_table
@@ -693,12 +691,8 @@ def test_sigterm_to_the_worker_mid_job_finishes_the_job_and_exits(stack, web, lo
         )[0]
 
     log = tmp_path / "worker.log"
-    worker = stack.spawn(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.1", "--no-reload",
-         "--no-startup-delay"],
-        log,
-        BATCH_JOB_CHUNK="100",
-    )  # fmt: skip
+    command = ["run_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay"]
+    worker = stack.spawn([sys.executable, "manage.py", *command], log, BATCH_JOB_CHUNK="100")
     try:
         wait_until(lambda: job()[1] >= 200, timeout=60, what="the job got going")
         worker.send_signal(signal.SIGTERM)
