@@ -25,7 +25,7 @@ import re
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance, is_serializer
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import permissions, serializers
 from rest_framework_simplejwt.views import TokenViewBase
 
@@ -97,6 +97,20 @@ def _requires_a_key(schema: dict) -> bool:
     return bool(schema.get("required"))
 
 
+def _needs_a_key(request) -> bool:
+    """Whether a request body so declared must hold a key (so it cannot be left out)."""
+    if isinstance(request, dict):  # a raw schema per media type
+        return _requires_a_key(request.get("application/json") or {})
+    if isinstance(request, PolymorphicProxySerializer):
+        choices = request.serializers
+        return all(_needs_a_key(choice) for choice in getattr(choices, "values", lambda: choices)())
+    serializer = force_instance(request)
+    if not is_serializer(serializer):
+        return False
+    extra = getattr(serializer, "openapi_extra", None) or {}
+    return any(field.required for field in serializer.fields.values()) or _requires_a_key(extra)
+
+
 class MasteryAutoSchema(AutoSchema):
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
@@ -108,19 +122,17 @@ class MasteryAutoSchema(AutoSchema):
         extra = getattr(serializer, "openapi_extra", None)
         if direction == "request" and extra:
             unknown = set(extra.get("properties", {})) - set(schema.get("properties", {}))
-            assert not unknown, f"openapi_extra of {type(serializer).__name__} names {unknown}"
+            if unknown:
+                raise ValueError(f"openapi_extra of {type(serializer).__name__} names {unknown}")
             schema = _merged(schema, extra)
         return schema
 
     def _get_request_body(self, direction="request"):
-        # drf-spectacular requires a body only for a serializer with required fields; one
-        # whose schema requires one key of several (or a raw schema) is refused without it.
+        # drf-spectacular requires a body only when its serializer has required fields: not
+        # for a raw schema, a choice of serializers, or a oneOf in openapi_extra, which the
+        # views refuse without a body too.
         body = super()._get_request_body(direction)
-        request = self.get_request_serializer()
-        declared = request.get("application/json") if isinstance(request, dict) else None
-        if not isinstance(declared, dict):
-            declared = getattr(force_instance(request), "openapi_extra", None) or {}
-        if body is not None and _requires_a_key(declared):
+        if body is not None and _needs_a_key(self.get_request_serializer()):
             body["required"] = True
         return body
 
