@@ -287,15 +287,13 @@ def test_redis_stopped_during_traffic(stack, web, logins):
         restarting = time.monotonic()
         stack.restart_stopped()
         wait_until(lambda: ready(web).status == 200, timeout=30, what="/ready with Redis back")
-        recovered = wait_until(
+        wait_until(
             lambda: all(
                 call(web, name, *request).answer.status == 200 for name, request in requests.items()
             ),
             timeout=30,
             what="every request answered 200 with Redis back",
         )
-        assert recovered
-        time.sleep(0.5)
     poster.finish()
 
     assert down.status == 503
@@ -371,7 +369,6 @@ def test_postgres_restarted_while_gunicorn_serves(stack, web, logins):
         )
         restarting = time.monotonic()
         stack.restart_stopped()
-        restarted = time.monotonic()
         wait_until(
             lambda: all(
                 o.answer is not None and o.answer.status == 200
@@ -383,7 +380,11 @@ def test_postgres_restarted_while_gunicorn_serves(stack, web, logins):
         back = time.monotonic()
         posted = len(poster.answers)
         wait_until(lambda: len(poster.answers) >= posted + 3, timeout=30, what="posting again")
-        time.sleep(0.5)
+        wait_until(
+            lambda: {o.name for o in traffic.between(back)} >= set(requests),
+            timeout=30,
+            what="every request answered again since",
+        )
     poster.finish()
 
     assert (down.status, down.body["failed"]) == (503, ["postgres"])
@@ -392,7 +393,6 @@ def test_postgres_restarted_while_gunicorn_serves(stack, web, logins):
     assert admin_down.headers["retry-after"] == "5"
     assert web.admin_login("admin", PASSWORD).status == 302  # logged in, once it is back
     assert ready(web).status == 200
-    assert back - restarted < 30
     assert gunicorn_workers(web) == workers, "no worker was restarted"
     outage = traffic.between(stopped, restarting)
     for name in ("mastery", "next-week", "students", "token"):
