@@ -36,43 +36,21 @@ from mastery_project.pgcopy import copy_to_temp
 logger = logging.getLogger(__name__)
 
 
-def audit_log_write(
-    *,
-    request: HttpRequest | None,
-    action: str,
-    student_refs: Iterable[str] = ("",),
-    resource: str = "",
-    outcome: str = AuditLog.Outcome.OK,
-    actor=None,
-    actor_label: str = "",
-    details: dict | None = None,
-) -> None:
-    """One INSERT for all the students an action touched (one row each).
-
-    Without a user (a management command), `actor_label` says who ran it."""
-    audit_entries_insert(
-        _entries(
-            request=request,
-            action=action,
-            student_refs=student_refs,
-            resource=resource,
-            outcome=outcome,
-            actor=actor,
-            actor_label=actor_label,
-            details=details,
-        )
-    )
+def audit_log_write(**entry) -> None:
+    """Audit a change in the caller's transaction: one row per student it touched (the
+    fields are `audit_entries`'), written in one INSERT."""
+    audit_entries_insert(audit_entries(**entry))
 
 
 def audit_read_write(**entry) -> None:
     """`audit_log_write` for a read: buffered when AUDIT_READ_FLUSH_MS is above 0."""
     if settings.AUDIT_READ_FLUSH_MS <= 0:
-        audit_entries_insert(_entries(**entry))
+        audit_entries_insert(audit_entries(**entry))
     else:
-        read_audit_buffer.add(_entries(**entry))
+        read_audit_buffer.add(audit_entries(**entry))
 
 
-def _entries(
+def audit_entries(
     *,
     request: HttpRequest | None,
     action: str,
@@ -83,6 +61,9 @@ def _entries(
     actor_label: str = "",
     details: dict | None = None,
 ) -> list[AuditLog]:
+    """The entries of one action, one per student it touched, taken now: the actor (the
+    request's user unless given; without one, a management command, `actor_label` says who
+    ran it), its address and correlation id."""
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
     if actor is not None and not getattr(actor, "is_authenticated", False):

@@ -4,41 +4,27 @@ graceful shutdown) are in the audit log once it has exited, and a running server
 them within a bounded time of its AUDIT_READ_FLUSH_MS."""
 
 import http.client
-import os
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 import orjson
 import pytest
-from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from compliance.models import AuditLog
 from mastery.models import User
 from tests.factories import StudentFactory, UserFactory
+from tests.gunicorn import gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 READS = 24
 STUDENTS = [f"s-{n:02d}" for n in range(8)]
 SIGNING_KEY = secrets.token_urlsafe(48)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def request(port: int, method: str, path: str, *, token: str = "", body: dict | None = None):
@@ -60,62 +46,25 @@ def request(port: int, method: str, path: str, *, token: str = "", body: dict | 
         conn.close()
 
 
-@contextmanager
-def gunicorn(tmp_path: Path, *, flush_ms: int) -> Iterator[tuple[subprocess.Popen, int]]:
+def production_gunicorn(tmp_path: Path, *, flush_ms: int):
     """gunicorn as the Procfile starts it, with production settings on this test run's
-    database; stopped (SIGTERM, then SIGKILL after 30 s) if the test has not stopped it."""
-    port = free_port()
-    database_url = urlunsplit(
-        urlsplit(os.environ["DATABASE_URL"])._replace(
-            path=f"/{settings.DATABASES['default']['NAME']}"
-        )
+    database."""
+    return gunicorn(
+        tmp_path,
+        {
+            "DJANGO_SETTINGS_MODULE": "mastery_project.settings.production",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "JWT_SIGNING_KEY": SIGNING_KEY,
+            "ERASURE_HASH_KEY": secrets.token_urlsafe(48),
+            "ERASURE_LEDGER_FILE": str(tmp_path / "erasure-ledger.jsonl"),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "CACHE_KEY_PREFIX": f"read-audit-{secrets.token_hex(4)}",
+            "AUDIT_READ_FLUSH_MS": str(flush_ms),
+            "WEB_CONCURRENCY": "2",
+            "DEVSERVICES_DIR": str(tmp_path),  # its own metrics files and control socket
+            "LOG_LEVEL": "WARNING",
+        },
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mastery_project.settings.production",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "JWT_SIGNING_KEY": SIGNING_KEY,
-        "ERASURE_HASH_KEY": secrets.token_urlsafe(48),
-        "ERASURE_LEDGER_FILE": str(tmp_path / "erasure-ledger.jsonl"),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CACHE_KEY_PREFIX": f"read-audit-{secrets.token_hex(4)}",
-        "AUDIT_READ_FLUSH_MS": str(flush_ms),
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "DEVSERVICES_DIR": str(tmp_path),  # its own metrics files and control socket
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "mastery_project.wsgi"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
-            try:
-                if request(port, "GET", "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not serve /health within 60 s"
-            time.sleep(0.2)
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def bearer_for(user: User) -> str:
@@ -150,7 +99,7 @@ def audited() -> Counter:
 
 
 def test_reads_still_buffered_at_sigterm_are_written_before_gunicorn_exits(reader, tmp_path):
-    with gunicorn(tmp_path, flush_ms=60_000) as (proc, port):
+    with production_gunicorn(tmp_path, flush_ms=60_000) as (proc, port):
         asked = read_all(port, bearer_for(reader))
         assert audited() == Counter()  # every entry still waits in a worker's buffer
         proc.send_signal(signal.SIGTERM)
@@ -162,7 +111,7 @@ def test_reads_still_buffered_at_sigterm_are_written_before_gunicorn_exits(reade
 def test_a_running_server_writes_its_reads_within_a_bounded_time(reader, tmp_path):
     flush_ms = 100
     bound = 5.0  # seconds: the interval, and a loaded two-core machine's slack
-    with gunicorn(tmp_path, flush_ms=flush_ms) as (proc, port):
+    with production_gunicorn(tmp_path, flush_ms=flush_ms) as (proc, port):
         asked = read_all(port, bearer_for(reader))
         done = time.monotonic()
         while audited() != asked:

@@ -6,8 +6,6 @@ allows."""
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +15,7 @@ from django.test import override_settings
 from django_ratelimit import core as ratelimit_core
 
 from mastery.models import User
+from tests.compliance.test_deploy_hardening import run
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,18 +166,6 @@ def settings_env(module: str, **overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def origins(module: str, **overrides: str) -> list[str]:

@@ -3,26 +3,13 @@ the test settings (DEBUG off) and the development settings of `make run` (DEBUG 
 
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN_OPTIONS = ["--config", "gunicorn.conf.py", "--no-control-socket"]
+from tests.gunicorn import gunicorn
+
 CREDENTIALS = b'{"username": "nobody", "password": "wrong-password"}'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port: int, method: str, path: str, *, headers=None, body: bytes | None = None):
@@ -44,49 +31,12 @@ def request(port: int, method: str, path: str, *, headers=None, body: bytes | No
 def gunicorn_port(request, db, tmp_path):
     """gunicorn on a free port, on this test run's database (its tables are committed; the
     test's own rows are not, which these requests do not need)."""
-    port = free_port()
-    database_url = urlunsplit(
-        urlsplit(os.environ["DATABASE_URL"])._replace(
-            path=f"/{settings.DATABASES['default']['NAME']}"
-        )
-    )
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": f"mastery_project.settings.{request.param}",
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
         "WEB_CONCURRENCY": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
-    log = open(tmp_path / "gunicorn.log", "w+b")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "mastery_project.wsgi", *GUNICORN_OPTIONS],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if request_status(port, "/health") == 200:
-                    break
-            except OSError:
-                pass
-            log.seek(0)
-            assert proc.poll() is None, log.read().decode(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "gunicorn did not serve /health within 60 s"
-            time.sleep(0.2)
+    with gunicorn(tmp_path, env, options=("--no-control-socket",)) as (_, port):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def request_status(port: int, path: str) -> int:
