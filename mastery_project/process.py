@@ -79,7 +79,7 @@ class Route:
         endpoint.check_throttles(request)
         group = getattr(method, "rate_limit_group", None)
         if group is not None:
-            rate_limit_spend(request, group, fail_open=method.rate_limit_fail_open)
+            rate_limit_spend(request, group)
         result = self.answer(request, data)
         return self.status, result if self.rendered else self.response(result).data
 

@@ -40,12 +40,14 @@ def _count(key: str, lifetime: int) -> int:
     return int(script(keys=[key], args=[lifetime], client=client))
 
 
-def rate_limit_spend(request, group: str = "mastery", *, fail_open: bool = False) -> None:
+def rate_limit_spend(request, group: str = "mastery") -> None:
     """Count one call against the caller's budget in `group`; RateLimited (429 with
     `Retry-After`) once it is spent. `/process` spends it as its intent's endpoint does.
 
-    With `fail_open`, a Redis that cannot be reached lets the call through unmetered (for
-    endpoints that must keep answering without their cache); otherwise it is a 503."""
+    Fail-open: a Redis that cannot be reached lets the call through unmetered, logged. The
+    budget is a per-user fairness limit on reads of data the caller may see, not a security
+    control (authentication, visibility and the audit do not depend on Redis), so a Redis
+    outage must not take the API's reads down with it."""
     rate = settings.RATE_LIMIT_MASTERY
     limit, period = ratelimit_core._split_rate(rate)
     user = str(request.user.pk)
@@ -54,15 +56,13 @@ def rate_limit_spend(request, group: str = "mastery", *, fail_open: bool = False
     try:
         count = _count(key, period + ratelimit_core.EXPIRATION_FUDGE)
     except (ConnectionInterrupted, RedisError, OSError) as exc:
-        if not fail_open:
-            raise
         logger.warning("rate limit not metered, Redis unavailable: %s", type(exc).__name__)
         return
     if count > limit:
         raise RateLimited(retry_after=window - int(ratelimit_core.time.time()))
 
 
-def rate_limited(group: str = "mastery", *, fail_open: bool = False) -> Callable:
+def rate_limited(group: str = "mastery") -> Callable:
     """Count the call against the caller's budget; 429 with `Retry-After` once spent.
 
     One budget per `group`: the mastery, prediction and recommendation endpoints share it.
@@ -71,13 +71,12 @@ def rate_limited(group: str = "mastery", *, fail_open: bool = False) -> Callable
     def decorator(view_method: Callable) -> Callable:
         @wraps(view_method)
         def wrapper(self, request, *args, **kwargs):
-            rate_limit_spend(request, group, fail_open=fail_open)
+            rate_limit_spend(request, group)
             return view_method(self, request, *args, **kwargs)
 
         # Read by the OpenAPI schema (mastery_project.schema), which documents the 429,
         # and by `/process`, which spends the budget as the endpoint does.
         wrapper.rate_limit_group = group
-        wrapper.rate_limit_fail_open = fail_open
         return wrapper
 
     return decorator

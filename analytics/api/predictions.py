@@ -197,13 +197,13 @@ class PredictionViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=PredictionInput, responses=NextWeekOutput)
     @action(detail=False, methods=["post"], url_path="next-week")
-    @rate_limited(fail_open=True)
+    @rate_limited()
     def next_week(self, request: Request) -> Response:
         return Response(NextWeekOutput(next_week_answer(request, request.data)).data)
 
     @extend_schema(request=TrajectoryInput, responses=TrajectoryOutput)
     @action(detail=False, methods=["post"])
-    @rate_limited(fail_open=True)
+    @rate_limited()
     def trajectory(self, request: Request) -> Response:
         params = TrajectoryInput(data=request.data)
         params.is_valid(raise_exception=True)
@@ -219,7 +219,7 @@ class PredictionViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=InterventionInput, responses=InterventionOutput)
     @action(detail=False, methods=["post"], permission_classes=[IsTeacherOrAdmin])
-    @rate_limited(fail_open=True)
+    @rate_limited()
     def intervention(self, request: Request) -> Response:
         params = InterventionInput(data=request.data)
         params.is_valid(raise_exception=True)
@@ -254,7 +254,7 @@ class PredictionViewSet(viewsets.GenericViewSet):
         url_path="intervention/feedback",
         permission_classes=[IsTeacherOrAdmin],
     )
-    @rate_limited(fail_open=True)
+    @rate_limited()
     def intervention_feedback(self, request: Request) -> Response:
         params = FlagFeedbackInput(data=request.data)
         params.is_valid(raise_exception=True)
