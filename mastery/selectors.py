@@ -212,11 +212,12 @@ def mastery_of_student(student: Student, *, topic: str | None = None) -> Student
         raise NotFound("No such topic.", code="topic_not_found")
     topics = []
     for text in student.mastery_rows:  # jsonb, as the text Django has psycopg return it
-        row = orjson.loads(text)
+        row = orjson.loads(text)  # JSON writes the float 1.0 as 1: floats again, as stored
         topics.append(
             TopicMastery(
-                row["topic"], row["mastery"], row["level"], row["completion"], row["quiz"],
-                row["quality"], row["consistency"], datetime.fromisoformat(row["updated_at"]),
+                row["topic"], float(row["mastery"]), row["level"], float(row["completion"]),
+                float(row["quiz"]), float(row["quality"]), float(row["consistency"]),
+                datetime.fromisoformat(row["updated_at"]),
             )
         )  # fmt: skip
     return _student_mastery(student, topics, topic)

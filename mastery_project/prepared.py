@@ -20,15 +20,21 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db.models import Model, QuerySet
 
-# Values no caller passes: ids are positive, and PostgreSQL text cannot hold NUL.
-_PLACEHOLDER_INT = -(2**62)
+# Two sets of placeholders, compiled both: the SQL and where each value landed must not
+# depend on which (a value the ORM folded into the SQL, dropped, or rewritten would). Ints
+# stay within a 32-bit column's range, so that no lookup treats one as out of range (which
+# Django compiles to "matches nothing" or to no condition at all); PostgreSQL text cannot
+# hold NUL, so no real value looks like a text placeholder.
+_PLACEHOLDER_INTS = (2_000_000_000, 1_900_000_000)
 _PLACEHOLDER_STR = "\x00placeholder-"
 
 
-def _placeholder(value: object, index: int) -> object:
+def _placeholder(value: object, index: int, variant: int) -> object:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ImproperlyConfigured(f"a prepared value must be an int or a str, not {value!r}")
-    return _PLACEHOLDER_INT - index if isinstance(value, int) else f"{_PLACEHOLDER_STR}{index}"
+    if isinstance(value, int):
+        return _PLACEHOLDER_INTS[variant] - index
+    return f"{_PLACEHOLDER_STR}{variant}-{index}"
 
 
 class PreparedQuery:
@@ -57,8 +63,19 @@ class PreparedQuery:
         return next(iter(model._default_manager.raw(sql, bound)), None)
 
     def _compile(self, constants: dict, values: dict):
+        compiled = [self._compile_with(constants, values, variant) for variant in (0, 1)]
+        if compiled[0] is None or compiled[1] is None:
+            if compiled[0] is not compiled[1]:
+                raise ImproperlyConfigured("a prepared value decides whether the query is empty")
+            return None
+        (model, sql, params, slots), (_, other_sql, _, other_slots) = compiled
+        if sql != other_sql or slots != other_slots:
+            raise ImproperlyConfigured("a prepared value changed the SQL, not only its parameters")
+        return model, sql, params, slots
+
+    def _compile_with(self, constants: dict, values: dict, variant: int):
         placeholders = {
-            name: None if value is None else _placeholder(value, index)
+            name: None if value is None else _placeholder(value, index, variant)
             for index, (name, value) in enumerate(values.items())
         }
         queryset = self.build(**constants, **placeholders)[:1]

@@ -30,7 +30,7 @@ from compliance.services.pseudonyms import (
 from mastery.models import Student, User
 from mastery_project.client_address import request_client_ip
 from mastery_project.correlation import correlation_id
-from mastery_project.errors import ServiceUnavailable
+from mastery_project.errors import UNAVAILABLE, ServiceUnavailable
 from mastery_project.pgcopy import copy_to_temp
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ def audit_entries(
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     ip = request_client_ip(request) if request is not None else None
+    if ip:  # an IPv6 zone ("fe80::1%eth0") is no part of an inet value
+        ip = ip.partition("%")[0]
     cid = correlation_id.get()
     now = timezone.now()
     actor_student = _own_student_id(actor)
@@ -147,27 +149,28 @@ def audit_entries_insert(entries: Sequence[AuditLog]) -> None:
 
 
 def _pseudonymised(cursor, entries: Sequence[AuditLog]) -> Sequence[AuditLog]:
-    """The entries, with every erased student they name by its pseudonym (one query)."""
+    """The entries, with every student erased after they were taken by its pseudonym (one
+    query). A student created again under an erased id after its erasure (its later events
+    are accepted) is a new student: its own entries keep its id."""
     refs = {e.student_ref for e in entries} | {getattr(e, "actor_student", "") for e in entries}
     by_hash = {student_hash(r): r for r in refs if r and not r.startswith(ERASED_PREFIX)}
     if not by_hash:
         return entries
     cursor.execute(
-        f"SELECT student_hash FROM {ErasureLedger._meta.db_table}"
+        f"SELECT student_hash, erased_at FROM {ErasureLedger._meta.db_table}"
         " WHERE student_hash = ANY(%s::varchar[])",
         [list(by_hash)],
     )
-    erased = {by_hash[h]: f"{ERASED_PREFIX}{h}" for (h,) in cursor.fetchall()}
-    if not erased:
-        return entries
+    erased = {by_hash[h]: (f"{ERASED_PREFIX}{h}", at) for h, at in cursor.fetchall()}
     for e in entries:
-        if e.student_ref in erased:
-            pseudonym = erased[e.student_ref]
+        pseudonym, erased_at = erased.get(e.student_ref, ("", None))
+        if erased_at is not None and e.created_at < erased_at:
             for pattern, replacement in resource_rewrites(e.student_ref, pseudonym):
                 e.resource = re.sub(pattern, replacement, e.resource)[:200]
             e.student_ref = pseudonym
-        if getattr(e, "actor_student", "") in erased:
-            e.actor_username = erased[e.actor_student]
+        pseudonym, erased_at = erased.get(getattr(e, "actor_student", ""), ("", None))
+        if erased_at is not None and e.created_at < erased_at:
+            e.actor_username = pseudonym
     return entries
 
 
@@ -175,17 +178,18 @@ class ReadAuditBuffer:
     """Read audit entries of this process, written by a thread of its own in one COPY at
     most AUDIT_READ_FLUSH_MS after they were taken, and at exit.
 
-    An entry is never dropped while the process lives: a write that fails (the database is
-    away) is retried, entries first in, every AUDIT_READ_RETRY_SECONDS, and once
-    AUDIT_READ_BUFFER_MAX entries wait, a read is refused (503) rather than served
-    unaudited. Only a process killed outright loses what it holds: at most the last
-    AUDIT_READ_FLUSH_MS of reads (more while the database is away)."""
+    An entry is never silently dropped while the process lives: a write that fails because
+    the database is away is retried, entries first in, every AUDIT_READ_RETRY_SECONDS, and
+    once AUDIT_READ_BUFFER_MAX entries wait, a read is refused (503) rather than served
+    unaudited; a batch the database refuses is written entry by entry, and an entry it still
+    refuses is logged in full. Only a process killed outright loses what it holds: the
+    last AUDIT_READ_FLUSH_MS of reads and the write under way (more while the database is
+    away)."""
 
     def __init__(self, write: Callable[[Sequence[AuditLog]], None] | None = None):
         self.write = write or _write_alone
         self._waiting: list[AuditLog] = []
         self._lock = threading.Lock()
-        self._written = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
@@ -226,26 +230,51 @@ class ReadAuditBuffer:
             return True
         try:
             self.write(entries)
-        except Exception:
+        except TRANSIENT:
             logger.exception("read audit not written, %d entries kept for retry", len(entries))
             connection.close()  # the next attempt opens a fresh connection
-            with self._lock:
-                self._waiting[:0] = entries
-                self._writing -= len(entries)
+            self._keep(entries)
             return False
+        except Exception:  # an entry the database refuses: the others must not wait on it
+            logger.exception(
+                "read audit batch refused; %d entries written one by one", len(entries)
+            )
+            for at, entry in enumerate(entries):
+                try:
+                    self.write([entry])
+                except TRANSIENT:
+                    connection.close()
+                    self._keep(entries[at:])
+                    with self._lock:
+                        self._writing -= at
+                    return False
+                except Exception:
+                    logger.exception(
+                        "read audit entry refused by the database, not written",
+                        extra={"audit_entry": _described(entry)},
+                    )
         with self._lock:
             self._writing -= len(entries)
-            self._written.notify_all()
         return True
+
+    def _keep(self, entries: list[AuditLog]) -> None:
+        """Put entries that could not be written back in front, in order, for the retry."""
+        with self._lock:
+            self._waiting[:0] = entries
+            self._writing -= len(entries)
 
     def pending(self) -> int:
         """Entries taken but not yet written."""
         with self._lock:
             return len(self._waiting) + self._writing
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 4.0) -> None:
         """Stop the thread and write what is left (at exit; gunicorn's graceful shutdown
-        ends there). A write that keeps failing is given up after `timeout`, logged."""
+        ends there, and its master kills a worker `graceful_timeout`, 10 s, after asking it
+        to stop: the drain and this must fit). A write that keeps failing is given up after
+        `timeout`, and what is lost is logged."""
+        if self.pending():
+            logger.info("read audit: writing %d entries before exit", self.pending())
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -256,6 +285,21 @@ class ReadAuditBuffer:
                 return
             time.sleep(min(settings.AUDIT_READ_RETRY_SECONDS, timeout / 10))
         self._pid = None
+
+
+# A write that fails for these is retried (the database or the network is away); any other
+# failure is an entry the database refuses, which is logged in full instead.
+TRANSIENT = (*UNAVAILABLE, OSError)
+
+
+def _described(entry: AuditLog) -> dict:
+    """An entry as the log records one the database refused (the log is then its record)."""
+    return {
+        "created_at": entry.created_at.isoformat(), "actor_id": entry.actor_id,
+        "actor_username": entry.actor_username, "actor_role": entry.actor_role,
+        "action": entry.action, "student_ref": entry.student_ref, "resource": entry.resource,
+        "outcome": entry.outcome, "ip": entry.ip, "correlation_id": entry.correlation_id,
+    }  # fmt: skip
 
 
 def _write_alone(entries: Sequence[AuditLog]) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 
 from compliance.models import AuditLog
 from compliance.services import audit
@@ -396,3 +396,41 @@ def test_a_buffered_path_naming_an_erased_student_is_written_pseudonymised(
     )
     pseudonym = f"erased:{student_hash('s-a1')}"
     assert resource == f"/api/v1/analytics/history/{pseudonym}"
+
+
+@override_settings(AUDIT_READ_FLUSH_MS=NEVER_MS)
+def test_an_entry_the_database_refuses_does_not_hold_up_the_others(buffers, caplog):
+    """A batch refused for one entry (here a value no column takes) is written entry by
+    entry: the others are written at once, in order, and the refused one is logged in full
+    (the log is its record), not retried for ever."""
+    buffer = ReadAuditBuffer()
+    buffers.append(buffer)
+    buffer.add([entry("e1"), entry("e2", resource="x" * 300), entry("e3")])
+    with caplog.at_level("ERROR", logger="compliance.services.audit"):
+        assert buffer.flush() is True
+    assert [r.student_ref for r in rows()] == ["e1", "e3"]
+    assert buffer.pending() == 0
+    (refused,) = [r for r in caplog.records if hasattr(r, "audit_entry")]
+    assert refused.audit_entry["student_ref"] == "e2"
+
+
+def test_an_ipv6_zone_is_left_out_of_the_address(users):
+    request = RequestFactory().get("/api/v1/students", REMOTE_ADDR="fe80::1%eth0")
+    request.user = users["admin"]
+    audit.audit_read_write(request=request, action="test.read", student_refs=["e1"])
+    assert [str(r.ip) for r in rows()] == ["fe80::1"]
+
+
+@override_settings(AUDIT_READ_FLUSH_MS=NEVER_MS)
+def test_a_student_created_again_after_its_erasure_keeps_its_own_id(
+    users, client_for, process_buffer
+):
+    """Events dated after an erasure are accepted and make a new student under the same id:
+    its reads are its own, not the erased student's pseudonym."""
+    student_erase(student_id="s-a2", actor=users["admin"])
+    StudentFactory(student_id="s-a2")
+    response = client_for(users["admin"]).post(QUERY, {"student_id": "s-a2"}, format="json")
+    assert response.status_code == 200
+    process_buffer.close()
+    (row,) = AuditLog.objects.filter(action="mastery.query")
+    assert row.student_ref == "s-a2"

@@ -3,13 +3,15 @@ the student a caller may see, and its mastery, read in SQL compiled once per rol
 shape, must be what the querysets and the ORM path give, for every role and every kind of
 student id (visible, invisible, nonexistent)."""
 
+import orjson
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from mastery import selectors
-from mastery.models import Student, User
+from mastery.models import MasteryRecord, Student, User
+from mastery.serializers import MasteryQueryOutput
 from mastery_project import access
 from mastery_project.errors import NotFound
 from mastery_project.prepared import PreparedQuery
@@ -46,17 +48,16 @@ def users() -> dict[str, User]:
 
 @pytest.fixture
 def fresh_prepared(monkeypatch) -> list[str]:
-    """`visible_student` with nothing compiled yet; returns the roles its build was called for
-    (the build calls `students_visible_to` once per compilation)."""
+    """`visible_student` with nothing compiled yet; returns the role of each compilation."""
     monkeypatch.setattr(access, "_prepared", {})
     built: list[str] = []
-    real = access.students_visible_to
+    real = PreparedQuery._compile
 
-    def counting(user):
-        built.append(user.role)
-        return real(user)
+    def counting(self, constants, values):
+        built.append(constants["role"])
+        return real(self, constants, values)
 
-    monkeypatch.setattr(access, "students_visible_to", counting)
+    monkeypatch.setattr(PreparedQuery, "_compile", counting)
     return built
 
 
@@ -192,3 +193,22 @@ def test_a_bool_or_float_value_is_refused(users, value):
     prepared = PreparedQuery(lambda *, pk: Student.objects.filter(pk=pk))
     with pytest.raises(ImproperlyConfigured, match="int or a str"):
         prepared.first({}, {"pk": value})
+
+
+def test_whole_numbers_read_back_as_floats_as_the_orm_gives_them(users):
+    """JSON writes the float 1.0 as 1: the document must still say 1.0, as the ORM path
+    (and the batch results built on it) do."""
+    MasteryRecord.objects.filter(student__student_id="s-a1").update(completion=1.0, quiz=0.0)
+    student = access.visible_student(users["admin"], "s-a1", selectors.student_with_mastery, {})
+    prepared = MasteryQueryOutput(selectors.mastery_of_student(student)).data
+    orm = MasteryQueryOutput(selectors.mastery_for_student(Student.objects.get(student_id="s-a1")))
+    assert orjson.dumps(prepared) == orjson.dumps(orm.data)
+    assert {type(t["components"]["completion"]) for t in prepared["topics"]} == {float}
+
+
+def test_a_value_that_changes_the_sql_itself_is_refused(users):
+    """A value the ORM writes into the SQL (here a slice's bound) rather than binding it
+    as a parameter would be compiled once and run for every later value: refused."""
+    prepared = PreparedQuery(lambda *, n: Student.objects.order_by("pk")[n:])
+    with pytest.raises(ImproperlyConfigured, match="changed the SQL"):
+        prepared.first({}, {"n": 1})
