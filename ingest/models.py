@@ -17,7 +17,10 @@ class InboxEvent(models.Model):
 
     event_id = models.CharField(max_length=100, primary_key=True)
     event_type = models.CharField(max_length=32)
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: `event_pair_time` leads with it (migration 0004).
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="events")
     occurred_at = models.DateTimeField()
     payload = models.JSONField()

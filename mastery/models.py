@@ -92,7 +92,10 @@ class Cohort(models.Model):
 class MasteryRecord(models.Model):
     """Current mastery of one student in one topic, with the facts to update it incrementally."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="records")
+    # No index of its own: the unique constraint below leads with it (migration 0004).
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="records")
     completion = models.FloatField(default=0.0)
     quiz = models.FloatField(default=0.0)
@@ -117,7 +120,10 @@ class MasteryRecord(models.Model):
 class Snapshot(models.Model):
     """Mastery of one student in one topic at the end of one UTC day."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="snapshots")
+    # No index of its own: the unique constraint below leads with it (migration 0004).
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="snapshots", db_index=False
+    )
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snapshots")
     day = models.DateField()
     completion = models.FloatField()
