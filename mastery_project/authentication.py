@@ -110,14 +110,16 @@ class ExpiringCache:
     def put(self, key: object, value, *, until: float) -> None:
         with self._lock:
             if len(self._items) >= self.MAX_ITEMS:
-                self._items.pop(next(iter(self._items)))
+                self._items.pop(next(iter(self._items)), None)
             self._items[key] = (until, copy.copy(value))
 
     def forget(self, key: object) -> None:
-        self._items.pop(key, None)
+        with self._lock:
+            self._items.pop(key, None)
 
     def clear(self) -> None:
-        self._items.clear()
+        with self._lock:
+            self._items.clear()
 
 
 # The users our tokens named, each for AUTH_USER_CACHE_SECONDS. A user saved or deleted

@@ -7,6 +7,7 @@ own `get_usage` takes two, an `add` then an `incr`).
 """
 
 import logging
+import time
 from collections.abc import Callable
 from functools import wraps
 
@@ -40,14 +41,36 @@ def _count(key: str, lifetime: int) -> int:
     return int(script(keys=[key], args=[lifetime], client=client))
 
 
+class Breaker:
+    """After Redis failed, this process stops asking it for RATE_LIMIT_REDIS_RETRY_SECONDS:
+    a Redis that drops packets would otherwise hold every request for its socket timeout
+    (2 s), and log every one."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.until = 0.0
+
+    def open(self) -> bool:
+        return self.clock() < self.until
+
+    def trip(self) -> None:
+        self.until = self.clock() + settings.RATE_LIMIT_REDIS_RETRY_SECONDS
+
+
+breaker = Breaker()
+
+
 def rate_limit_spend(request, group: str = "mastery") -> None:
     """Count one call against the caller's budget in `group`; RateLimited (429 with
     `Retry-After`) once it is spent. `/process` spends it as its intent's endpoint does.
 
-    Fail-open: a Redis that cannot be reached lets the call through unmetered, logged. The
+    Fail-open: a Redis that cannot be reached lets the call through unmetered, logged (and
+    the process leaves Redis alone for a few seconds, `Breaker`). The
     budget is a per-user fairness limit on reads of data the caller may see, not a security
     control (authentication, visibility and the audit do not depend on Redis), so a Redis
     outage must not take the API's reads down with it."""
+    if breaker.open():
+        return
     rate = settings.RATE_LIMIT_MASTERY
     limit, period = ratelimit_core._split_rate(rate)
     user = str(request.user.pk)
@@ -56,7 +79,12 @@ def rate_limit_spend(request, group: str = "mastery") -> None:
     try:
         count = _count(key, period + ratelimit_core.EXPIRATION_FUDGE)
     except (ConnectionInterrupted, RedisError, OSError) as exc:
-        logger.warning("rate limit not metered, Redis unavailable: %s", type(exc).__name__)
+        breaker.trip()
+        logger.warning(
+            "rate limit not metered for %s s, Redis unavailable: %s",
+            settings.RATE_LIMIT_REDIS_RETRY_SECONDS,
+            type(exc).__name__,
+        )
         return
     if count > limit:
         raise RateLimited(retry_after=window - int(ratelimit_core.time.time()))

@@ -264,6 +264,9 @@ MASTERY_WEIGHTS = env.json(
 )
 MASTERY_DEFAULT_EXERCISES_TOTAL = env.int("MASTERY_DEFAULT_EXERCISES_TOTAL", default=10)
 RATE_LIMIT_MASTERY = env("RATE_LIMIT_MASTERY", default="50/m")
+# After Redis failed under the rate limit, how long a process lets calls through unmetered
+# without asking it again (mastery_project.ratelimit.Breaker).
+RATE_LIMIT_REDIS_RETRY_SECONDS = env.int("RATE_LIMIT_REDIS_RETRY_SECONDS", default=5)
 # A next-week prediction below this flags the student for intervention (SPEC §3.1).
 PREDICTION_INTERVENTION_BELOW = env.float("PREDICTION_INTERVENTION_BELOW", default=0.5)
 # How long a prediction stays cached (per student, topic and day) when nothing changes.
