@@ -7,16 +7,18 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from mastery_project import ratelimit
 from mastery_project.authentication import token_cache, user_cache
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Rate-limit counters, cached predictions, verified tokens and the users they named must
-    not leak between tests."""
+    """Rate-limit counters and the rate limit's breaker, cached predictions, verified tokens
+    and the users they named must not leak between tests."""
     cache.delete_pattern("*")
     token_cache.clear()
     user_cache.clear()
+    ratelimit.breaker.until = 0.0  # a Redis failure in one test does not unmeter the next
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ import time
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 from django.test import override_settings
 
+from mastery_project import access, ratelimit
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -123,7 +125,10 @@ def test_stopping_the_embedded_redis_makes_ready_name_it_while_health_stays_up(
     assert ready.json()["failed"] == ["redis"]
 
 
-def test_an_api_call_while_redis_is_down_is_503_in_the_envelope(client_for):
+def test_an_api_call_while_redis_is_down_is_answered_unmetered(client_for, monkeypatch):
+    """The rate limit fails open (mastery_project.ratelimit): the call is served, and the
+    process leaves Redis alone for a while."""
+    monkeypatch.setattr(ratelimit, "breaker", ratelimit.Breaker())
     down = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
     caller = client_for(UserFactory(role="admin"))
     with override_settings(CACHES=down):
@@ -132,6 +137,21 @@ def test_an_api_call_while_redis_is_down_is_503_in_the_envelope(client_for):
             {"completion": 1, "quiz": 1, "quality": 1, "consistency": 1},
             format="json",
         )
+    assert response.status_code == 200
+    assert response.json()["mastery"] == 1.0
+    assert ratelimit.breaker.open()
+
+
+def test_a_backing_service_failing_under_a_call_is_503_in_the_envelope(client_for, monkeypatch):
+    """What the fault tests (tests/process/test_faults.py) do for real with PostgreSQL
+    stopped: a connection error under a view is a 503 with Retry-After, not a 500."""
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(access, "visible_student", lost)
+    caller = client_for(UserFactory(role="admin"))
+    response = caller.post("/api/v1/mastery/query", {"student_id": "s-1"}, format="json")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
     assert response["Retry-After"] == "5"
