@@ -205,10 +205,11 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonRe
 def json_500(request: HttpRequest) -> JsonResponse:
     """Django's answer to an uncaught error. One raised because a dependency went away
     outside a DRF view (an admin page, a middleware's session or login query) is the 503
-    an API view gives, with `Retry-After`: the client may retry, it is no server error."""
+    an API view gives, with `Retry-After`: the client may retry, it is no server error. So
+    is a `ServiceUnavailable` raised there (the read-audit buffer full, say)."""
     raised = sys.exc_info()[1]
-    if isinstance(raised, UNAVAILABLE):
-        error = service_unavailable(raised)
+    if isinstance(raised, (*UNAVAILABLE, ServiceUnavailable)):
+        error = raised if isinstance(raised, ServiceUnavailable) else service_unavailable(raised)
         response = JsonResponse(envelope(error.code, error.message, error.details), status=503)
         for name, value in error.headers.items():
             response[name] = value
