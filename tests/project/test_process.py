@@ -15,15 +15,13 @@ from rest_framework.test import APIClient
 
 from analytics.models.batch import BatchJob
 from compliance.models import AuditLog
-from mastery.models import User
 from mastery_project.process import INTENTS
 from tests.factories import (
-    CohortFactory,
     StudentFactory,
     TopicFactory,
-    UserFactory,
     event_document,
     ingest_all,
+    two_cohort_school,
 )
 
 pytestmark = pytest.mark.django_db
@@ -46,21 +44,7 @@ def school(db):
     students = {sid: StudentFactory(student_id=sid) for sid in ("s-a1", "s-a2", "s-b1")}
     loops, lists = TopicFactory(slug="python.loops"), TopicFactory(slug="python.lists")
     lists.prerequisites.add(loops)
-    users = {
-        "student": UserFactory(username="a1", role=User.Role.STUDENT, student=students["s-a1"]),
-        "teacher": UserFactory(username="teacher-a", role=User.Role.TEACHER),
-        "other_teacher": UserFactory(username="teacher-b", role=User.Role.TEACHER),
-        "admin": UserFactory(username="admin", role=User.Role.ADMIN),
-        "service": UserFactory(username="lms", role=User.Role.SERVICE),
-    }
-    CohortFactory(
-        cohort_id="cohort-a",
-        students=[students["s-a1"], students["s-a2"]],
-        teachers=[users["teacher"]],
-    )
-    CohortFactory(
-        cohort_id="cohort-b", students=[students["s-b1"]], teachers=[users["other_teacher"]]
-    )
+    users, _ = two_cohort_school(students)
     now = timezone.now()
     events = []
     for n, student_id in enumerate(students):

@@ -3,9 +3,8 @@ built through the real ingestion pipeline, and one login per role."""
 
 import pytest
 
-from mastery.models import User
 from tests.analytics.batch.support import School, learning_events
-from tests.factories import CohortFactory, StudentFactory, TopicFactory, UserFactory, ingest_all
+from tests.factories import StudentFactory, TopicFactory, ingest_all, two_cohort_school
 
 
 @pytest.fixture
@@ -16,21 +15,8 @@ def school(db) -> School:
     students = {sid: StudentFactory(student_id=sid) for sid in ("s-a1", "s-a2", "s-b1", "s-none")}
     TopicFactory(slug="python.loops")
     TopicFactory(slug="python.lists")
-    users = {
-        "student": UserFactory(username="a1", role=User.Role.STUDENT, student=students["s-a1"]),
-        "teacher": UserFactory(username="teacher-a", role=User.Role.TEACHER),
-        "other_teacher": UserFactory(username="teacher-b", role=User.Role.TEACHER),
-        "admin": UserFactory(username="admin", role=User.Role.ADMIN),
-        "service": UserFactory(username="lms", role=User.Role.SERVICE),
-    }
-    CohortFactory(
-        cohort_id="cohort-a",
-        students=[students["s-a1"], students["s-a2"], students["s-none"]],
-        teachers=[users["teacher"]],
-    )
-    CohortFactory(
-        cohort_id="cohort-b", students=[students["s-b1"]], teachers=[users["other_teacher"]]
-    )
+    users, cohorts = two_cohort_school(students)
+    cohorts["cohort-a"].students.add(students["s-none"])
     ingest_all(
         [
             *learning_events("s-a1", "python.loops", score=8),
